@@ -1,0 +1,84 @@
+"""Shared fixtures: small generated images and a TORCH_HOME holding random weights under torchvision's name."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from stylelab.vgg import imagenet_cache_file, random_state_dict
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make_image(path: Path, size=(48, 40), seed: int = 0) -> Path:
+    """A smooth colour gradient with noise: structure for content, texture for style."""
+    gen = torch.Generator().manual_seed(seed)
+    w, h = size
+    ys = torch.linspace(0, 1, h).view(h, 1).expand(h, w)
+    xs = torch.linspace(0, 1, w).view(1, w).expand(h, w)
+    rgb = torch.stack([xs, ys, (xs + ys) / 2]) * 0.7 + 0.3 * torch.rand(3, h, w, generator=gen)
+    array = (rgb.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+    Image.fromarray(array, "RGB").save(path)
+    return path
+
+
+@pytest.fixture
+def content_png(tmp_path) -> Path:
+    return make_image(tmp_path / "content.png", seed=1)
+
+
+@pytest.fixture
+def style_png(tmp_path) -> Path:
+    return make_image(tmp_path / "style.png", size=(40, 56), seed=2)
+
+
+@pytest.fixture(scope="session")
+def random_weights_file(tmp_path_factory) -> Path:
+    """Seeded random VGG19 weights in torchvision's full-model layout (features + a classifier key)."""
+    path = tmp_path_factory.mktemp("weights") / "vgg19-random.pth"
+    state = random_state_dict(seed=123)
+    state["classifier.6.bias"] = torch.zeros(1000)
+    torch.save(state, path)
+    return path
+
+
+@pytest.fixture
+def torch_home_with_weights(tmp_path, monkeypatch, random_weights_file) -> Path:
+    """TORCH_HOME in tmp with random weights under the file name torchvision's ImageNet loader looks for."""
+    home = tmp_path / "torch_home"
+    monkeypatch.setenv("TORCH_HOME", str(home))
+    target = imagenet_cache_file()
+    target.parent.mkdir(parents=True)
+    os.symlink(random_weights_file, target)
+    return home
+
+
+# For subprocesses: no network, every HTTP(S) request goes to a closed port on loopback and fails at once.
+# (Only for a fresh process: urllib reads the proxy variables once per process.)
+OFFLINE_ENV = {
+    "http_proxy": "http://127.0.0.1:9",
+    "https_proxy": "http://127.0.0.1:9",
+    "HTTP_PROXY": "http://127.0.0.1:9",
+    "HTTPS_PROXY": "http://127.0.0.1:9",
+    "no_proxy": "",
+    "NO_PROXY": "",
+}
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run `stylelab ARGS` in a subprocess, as a user would."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "stylelab.cli", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        cwd=REPO,
+    )
