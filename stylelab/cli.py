@@ -25,9 +25,24 @@ from stylelab.trainer import OptimizerSpec, optimize
 EXIT_USER_ERROR = 2
 
 
-def _dirname(overrides: str, num: int) -> str:
-    """A sweep job's folder: its overrides (path separators made safe, long names cut), or its number."""
-    name = re.sub(r"[/\\]+", "_", overrides).strip("._") or str(num)
+# Overrides that do not change the result are left out of sweep folder names.
+_NOT_IN_DIRNAME = ("device=", "log.progress=", "hydra.")
+
+
+def _dirname(overrides, num: int) -> str:
+    """A sweep job's folder, named after its overrides: `loss.beta=100.0,style=shipwreck`.
+
+    Image paths are shortened to their file name so the name stays one readable folder.
+    """
+    parts = []
+    for item in sorted(str(o) for o in overrides):
+        if item.lstrip("+~").startswith(_NOT_IN_DIRNAME):
+            continue
+        key, _, value = item.partition("=")
+        if "/" in value or "\\" in value:
+            value = re.split(r"[/\\]", value.rstrip("/\\"))[-1]
+        parts.append(f"{key}={value}")
+    name = ",".join(parts) or str(num)
     return name if len(name) <= 200 else f"{name[:190]}..{num}"
 
 
