@@ -132,7 +132,7 @@ def run(cfg: config.StyleLabConfig, run_dir: Path) -> Path:
         progress.close()
     final = images.save_image(result.image, run_dir / "final.png")
     per_step = result.seconds / max(result.steps_done, 1)
-    tb.hparams(hparams_of(cfg, settings), result.final, {"final/seconds_per_step": per_step})
+    tb.hparams(hparams_of(cfg, settings), result.final, result.steps_done, {"summary/seconds_per_step": per_step})
     tb.close()
 
     status = f" ({result.stopped})" if result.stopped else ""

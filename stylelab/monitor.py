@@ -43,12 +43,13 @@ class TensorBoard:
         if _due(step, self.image_every, self.steps):
             self.writer.add_image("image/generated", image[0].clamp(0, 1), step)
 
-    def hparams(self, hparams: dict, final: LossTerms, extra_metrics: dict[str, float] | None = None) -> None:
+    def hparams(self, hparams: dict, final: LossTerms, step: int, extra_metrics: dict[str, float] | None = None) -> None:
         scalars = final.scalars()
-        metrics = {f"final/{k.removeprefix('loss/')}": v for k, v in scalars.items() if k.count("/") == 1}
+        metrics = {f"summary/{k.removeprefix('loss/')}": v for k, v in scalars.items() if k.count("/") == 1}
         metrics.update(extra_metrics or {})
+        # "summary/..." sorts after "loss/..." in TensorBoard, so the one-point metric cards come last.
         # run_name="." keeps the hparams in this run's folder, so the HParams tab links them to its curves
-        self.writer.add_hparams(hparams, metrics, run_name=".")
+        self.writer.add_hparams(hparams, metrics, run_name=".", global_step=step)
 
     def close(self) -> None:
         self.writer.close()

@@ -71,7 +71,8 @@ def test_end_to_end_run_writes_image_and_tensorboard(tmp_path, content_png, styl
     assert hp["style_layers"] == ",".join(f"{n}:0.2" for n in PAPER_STYLE)
     assert hp["init"] == "noise" and hp["optimizer"] == "lbfgs" and hp["pooling"] == "avg"
     assert hp["size"] == 48 and hp["steps"] == 6
-    assert "final/total" in scalars and "final/seconds_per_step" in scalars
+    assert "summary/total" in scalars and "summary/seconds_per_step" in scalars
+    assert acc.Scalars("summary/total")[0].step == 6
 
 
 @pytest.mark.slow
