@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Callable
 
 import torch
 from PIL import Image
@@ -43,10 +43,16 @@ class Settings:
     init_path: str | None = None
     steps: int = 500
     optimizer: OptimizerSpec = field(default_factory=OptimizerSpec)
-    weights: str = "imagenet"  # imagenet | random | path to a .pth
+    weights: str = "imagenet"  # imagenet | random | path to a .pth or .mat
+    weights_format: str = "auto"  # auto | torchvision | caffe | matconvnet: the input the weights expect
     pooling: str = "avg"  # avg (the paper) | max
     device: str = "auto"  # auto | cpu | cuda
     seed: int = 0
+    # speed: results equal float32 up to rounding unless precision is changed
+    channels_last: bool = True  # NHWC activations: faster convolutions on CPU (oneDNN) and CUDA
+    precision: str = "fp32"  # fp32 | bf16 (autocast for the VGG; Grams and loss sums stay float32)
+    compile: bool = False  # torch.compile the feature extractor (pays a compile time at the start)
+    tf32: bool = True  # CUDA: TF32 convolutions (Gram matmuls always stay full float32)
 
     def validate(self) -> None:
         check_layers(self.content_layers, "content layer")
@@ -74,6 +80,8 @@ class Settings:
             raise StyleLabError(f"optimizer.history_size must be >= 1, not {self.optimizer.history_size}")
         if self.init == "image" and not self.init_path:
             raise StyleLabError("init=image needs init.path=<an image file>")
+        if self.precision not in ("fp32", "bf16"):
+            raise StyleLabError(f"precision must be fp32 or bf16, not {self.precision!r}")
 
 
 def resolve_device(device: str) -> torch.device:
@@ -103,6 +111,7 @@ class Prepared:
     style: torch.Tensor
     init: torch.Tensor
     extractor: torch.nn.Module
+    features: Callable[[torch.Tensor], dict[str, torch.Tensor]]  # the extractor as the loop calls it
     loss: StyleTransferLoss
     device: torch.device
 
@@ -111,6 +120,7 @@ def prepare(content, style, settings: Settings, *, progress: bool = True) -> Pre
     """Validate, read the images, build the truncated VGG and compute the targets once."""
     settings.validate()
     device = resolve_device(settings.device)
+    _configure_backend(device, settings)
     torch.manual_seed(settings.seed)
     content_img = images.resize_longest(_as_tensor(content), settings.size)  # (3, H, W)
     h, w = content_img.shape[-2:]
@@ -129,7 +139,13 @@ def prepare(content, style, settings: Settings, *, progress: bool = True) -> Pre
 
     layers = list(dict.fromkeys([*settings.content_layers, *settings.style_layers]))
     extractor = build_extractor(
-        layers, weights=settings.weights, pooling=settings.pooling, seed=settings.seed, device=device, progress=progress
+        layers,
+        weights=settings.weights,
+        format=settings.weights_format,
+        pooling=settings.pooling,
+        seed=settings.seed,
+        device=device,
+        progress=progress,
     )
     with torch.no_grad():
         loss = StyleTransferLoss(
@@ -142,7 +158,31 @@ def prepare(content, style, settings: Settings, *, progress: bool = True) -> Pre
             settings.tv_weight,
         ).to(device)
     start = initial_image(settings.init, content_img, style_img, seed=settings.seed, image=init_img)
-    return Prepared(content_img, style_img, start, extractor, loss, device)
+    if settings.channels_last:
+        # weights in NHWC make every activation NHWC; the image itself stays NCHW for the optimizers
+        extractor = extractor.to(memory_format=torch.channels_last)
+    return Prepared(content_img, style_img, start, extractor, _fast_features(extractor, settings, device), loss, device)
+
+
+def _configure_backend(device: torch.device, settings: Settings) -> None:
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # one input size for the whole run: autotune once
+        torch.backends.cudnn.allow_tf32 = settings.tf32
+        torch.backends.cuda.matmul.allow_tf32 = False  # Grams in full float32: they are the paper's numbers
+
+
+def _fast_features(extractor: torch.nn.Module, settings: Settings, device: torch.device):
+    """The extractor as the optimisation loop calls it: maybe compiled, maybe under bf16 autocast."""
+    features = torch.compile(extractor) if settings.compile else extractor
+    if settings.precision == "fp32":
+        return features
+
+    def autocast_features(x: torch.Tensor) -> dict[str, torch.Tensor]:
+        # convolutions in bf16; gram() and the losses cast to float32 before summing
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            return features(x)
+
+    return autocast_features
 
 
 def transfer(content, style, settings: Settings | None = None, *, callbacks=(), progress: bool = True) -> RunResult:
@@ -151,7 +191,7 @@ def transfer(content, style, settings: Settings | None = None, *, callbacks=(), 
     prepared = prepare(content, style, settings, progress=progress)
     return optimize(
         prepared.init,
-        prepared.extractor,
+        prepared.features,
         prepared.loss,
         steps=settings.steps,
         optimizer=settings.optimizer,

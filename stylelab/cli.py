@@ -6,8 +6,10 @@ It turns the config into plain settings, runs the transfer, writes the artifacts
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -16,17 +18,17 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from stylelab import config, images
+from stylelab import checkpoint, config, images
 from stylelab.api import Settings, prepare
 from stylelab.errors import StyleLabError
-from stylelab.monitor import Progress, SaveEvery, TensorBoard
+from stylelab.monitor import Progress, SaveCheckpoint, SaveEvery, TensorBoard
 from stylelab.trainer import OptimizerSpec, optimize
 
 EXIT_USER_ERROR = 2
 
 
 # Overrides that do not change the result are left out of sweep folder names.
-_NOT_IN_DIRNAME = ("device=", "log.progress=", "hydra.")
+_NOT_IN_DIRNAME = ("device=", "log.progress=", "hydra.", "checkpoint_every=", "resume=")
 
 
 def _dirname(overrides, num: int) -> str:
@@ -39,6 +41,7 @@ def _dirname(overrides, num: int) -> str:
         if item.lstrip("+~").startswith(_NOT_IN_DIRNAME):
             continue
         key, _, value = item.partition("=")
+        key = key.rsplit("/", 1)[-1]  # a nested config group: experiment/gatys2016/fig3_panel -> fig3_panel
         if "/" in value or "\\" in value:
             value = re.split(r"[/\\]", value.rstrip("/\\"))[-1]
         parts.append(f"{key}={value}")
@@ -47,6 +50,8 @@ def _dirname(overrides, num: int) -> str:
 
 
 OmegaConf.register_new_resolver("stylelab_dirname", _dirname, replace=True)
+# hydra.run.dir and output_subdir: a resumed run goes on in the folder it continues (configs/hydra/default.yaml)
+OmegaConf.register_new_resolver("stylelab_if_resumed", lambda resume, yes, no: yes if resume else no, replace=True)
 config.register()
 
 
@@ -83,9 +88,14 @@ def settings_from(cfg: config.StyleLabConfig) -> Settings:
             tolerance_change=opt.tolerance_change,
         ),
         weights=cfg.model.weights,
+        weights_format=cfg.model.format.value,
         pooling=cfg.model.pooling.value,
         device=cfg.device.value,
         seed=cfg.seed,
+        channels_last=cfg.channels_last,
+        precision=cfg.precision.value,
+        compile=cfg.compile,
+        tf32=cfg.tf32,
     )
 
 
@@ -104,6 +114,7 @@ def hparams_of(cfg: config.StyleLabConfig, s: Settings) -> dict:
         "optimizer": s.optimizer.name,
         "lr": s.optimizer.lr,
         "weights": s.weights,
+        "format": s.weights_format,
         "pooling": s.pooling,
         "size": s.size,
         "steps": s.steps,
@@ -114,26 +125,47 @@ def hparams_of(cfg: config.StyleLabConfig, s: Settings) -> dict:
 def run(cfg: config.StyleLabConfig, run_dir: Path) -> Path:
     """One job: everything is read and checked before the first file is written into run_dir."""
     settings = settings_from(cfg)
+    if cfg.checkpoint_every < 0:
+        raise StyleLabError(f"checkpoint_every must be >= 0, not {cfg.checkpoint_every}")
     prepared = prepare(cfg.content, cfg.style, settings, progress=cfg.log.progress)
+    fingerprint = checkpoint.fingerprint(settings, prepared.content, prepared.style)
+    resume_dir = cfg.resume or _requeued(run_dir)
+    start = checkpoint.load(Path(resume_dir), fingerprint) if resume_dir else None
+    if start and start.state.step > settings.steps:
+        raise StyleLabError(f"cannot resume from '{start.path}': it is at step {start.state.step}, beyond steps={settings.steps}")
+    if start:
+        start.restore_rng()
+        print(f"stylelab: resuming {resume_dir} at step {start.state.step}", flush=True)
+    first_step = start.state.step if start else 0
 
-    tb = TensorBoard(run_dir / "tb", steps=settings.steps, every=cfg.log.every, image_every=cfg.log.image_every)
-    progress = Progress(settings.steps, every=cfg.log.every, disable=not cfg.log.progress)
-    tb.inputs(prepared.content, prepared.style)
-    try:
-        result = optimize(
-            prepared.init,
-            prepared.extractor,
-            prepared.loss,
-            steps=settings.steps,
-            optimizer=settings.optimizer,
-            callbacks=[tb, progress, SaveEvery(run_dir, cfg.save_every)],
-        )
-    finally:
-        progress.close()
-    final = images.save_image(result.image, run_dir / "final.png")
-    per_step = result.seconds / max(result.steps_done, 1)
-    tb.hparams(hparams_of(cfg, settings), result.final, result.steps_done, {"summary/seconds_per_step": per_step})
-    tb.close()
+    with checkpoint.StopSignals() as signals:  # SIGINT/SIGTERM/SIGUSR2 end the loop between two updates
+        # purge_step: TensorBoard drops what the stopped run logged from this step on, so no step is doubled
+        tb = TensorBoard(run_dir / "tb", steps=settings.steps, every=cfg.log.every, image_every=cfg.log.image_every,
+                         purge_step=first_step if start else None)
+        progress = Progress(settings.steps, every=cfg.log.every, initial=first_step, disable=not cfg.log.progress)
+        if not start:
+            tb.inputs(prepared.content, prepared.style)
+        saver = SaveCheckpoint(run_dir, cfg.checkpoint_every, fingerprint)
+        try:
+            result = optimize(
+                start.image.to(prepared.device) if start else prepared.init,
+                prepared.features,
+                prepared.loss,
+                steps=settings.steps,
+                optimizer=settings.optimizer,
+                callbacks=[tb, progress, SaveEvery(run_dir, cfg.save_every)],
+                state=start.state if start else None,
+                on_state=saver,
+                stop=signals.reason,
+            )
+        finally:
+            progress.close()
+        if result.interrupted and result.state:
+            saver.save(result.image, result.state)
+        final = images.save_image(result.image, run_dir / "final.png")
+        per_step = result.seconds / max(result.steps_done, 1)
+        tb.hparams(hparams_of(cfg, settings), result.final, result.steps_done, {"summary/seconds_per_step": per_step})
+        tb.close()
 
     status = f" ({result.stopped})" if result.stopped else ""
     print(
@@ -141,7 +173,19 @@ def run(cfg: config.StyleLabConfig, run_dir: Path) -> Path:
         f"({per_step:.3f} s/step, device {prepared.device.type}){status}",
         flush=True,
     )
+    if result.interrupted and result.state:
+        print(f"stylelab: saved {run_dir / checkpoint.FILE}; continue with the same settings and resume={run_dir}",
+              flush=True)
+    if signals.caught not in (None, signal.SIGINT):
+        signals.pass_on()  # under submitit (SLURM), its handler requeues the job and exits
+        sys.exit(checkpoint.exit_code(signals.caught))
     return final
+
+
+def _requeued(run_dir: Path) -> Path | None:
+    """A job SLURM requeued (preempted, timed out, node failure) continues from its own checkpoint."""
+    restarted = os.environ.get("SLURM_RESTART_COUNT", "0") not in ("", "0")
+    return run_dir if restarted and (run_dir / checkpoint.FILE).is_file() else None
 
 
 def _clean_failed_run(run_dir: Path) -> None:
@@ -151,11 +195,23 @@ def _clean_failed_run(run_dir: Path) -> None:
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
+def _missing_keys(node, prefix: str = "") -> list[str]:
+    """Dotted keys left as ??? (found without resolving, so `${inputs.picasso}` pointing at one is no error)."""
+    if isinstance(node, dict):
+        return [k for key, value in node.items() for k in _missing_keys(value, f"{prefix}{key}.")]
+    return [prefix.rstrip(".")] if node == "???" else []
+
+
 @hydra.main(version_base="1.3", config_path="pkg://stylelab.configs", config_name="config")
 def app(dict_cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    cfg: config.StyleLabConfig = OmegaConf.to_object(dict_cfg)
     try:
+        # experiments mark user-supplied images as ??? (fig7's photos, fig3's inputs.picasso)
+        missing = _missing_keys(OmegaConf.to_container(dict_cfg, resolve=False))
+        if missing:
+            raise StyleLabError(f"this config needs a value for {', '.join(missing)}: give it on the command "
+                                f"line, e.g. {missing[0]}=<...>")
+        cfg: config.StyleLabConfig = OmegaConf.to_object(dict_cfg)
         run(cfg, run_dir)
     except StyleLabError as exc:
         print(f"stylelab: error: {exc}", file=sys.stderr, flush=True)
@@ -171,6 +227,54 @@ def main() -> None:
     # "UserWarning: ..." from library code is printed without its source line, as one sentence
     warnings.formatwarning = lambda msg, cat, *args, **kwargs: f"stylelab: warning: {msg}\n"
     app()
+
+
+def normalize_main(argv: list[str] | None = None) -> None:
+    """`stylelab-normalize`: the paper's normalised VGG19 (argparse; the work is in stylelab.normalize)."""
+    from stylelab import normalize
+
+    warnings.simplefilter("default")
+    warnings.formatwarning = lambda msg, cat, *args, **kwargs: f"stylelab-normalize: warning: {msg}\n"
+    try:
+        normalize.main(argv)
+    except StyleLabError as exc:
+        print(f"stylelab-normalize: error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(EXIT_USER_ERROR)
+
+
+def figure_main(argv: list[str] | None = None) -> None:
+    """`stylelab-figure SWEEP`: a finished sweep as one labelled grid PNG (the work is in stylelab.figures)."""
+    import argparse
+
+    from stylelab import figures
+
+    parser = argparse.ArgumentParser(
+        prog="stylelab-figure",
+        description="Lay out the final images of a `stylelab -m` sweep as one labelled grid, as the paper's "
+        "figures: rows and columns are the values of two swept keys. Experiments declare their layout "
+        "(figure.rows, figure.cols, figure.inset, figure.title); the options below override it.",
+        epilog="Example: stylelab-figure outputs/multirun/2026-01-01/12-00-00 --rows loss.style_layers --cols loss.beta",
+    )
+    parser.add_argument("sweep", type=Path, help="the sweep folder (hydra.sweep.dir), or one run's folder")
+    parser.add_argument("--rows", metavar="KEY", help="override key whose values make the rows")
+    parser.add_argument("--cols", metavar="KEY", help="override key whose values make the columns")
+    parser.add_argument("--inset", choices=[*figures.CORNERS, "none"], help="put the style image small in a corner")
+    parser.add_argument("--title", help="text above the grid")
+    parser.add_argument("--out", type=Path, metavar="PATH", help="the PNG to write (default: SWEEP/figure.png)")
+    args = parser.parse_args(argv)
+
+    warnings.simplefilter("default")
+    warnings.formatwarning = lambda msg, cat, *args, **kwargs: f"stylelab-figure: warning: {msg}\n"
+    try:
+        fig = figures.sweep_figure(args.sweep, args.rows, args.cols, args.inset, args.title)
+        out = figures.save_figure(fig, args.out or args.sweep / "figure.png", source=args.sweep.resolve())
+        figures.add_to_tensorboard(fig, args.sweep / "tb_figure")
+    except StyleLabError as exc:
+        print(f"stylelab-figure: error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(EXIT_USER_ERROR)
+    rows, cols = fig.layout.shape
+    print(f"stylelab-figure: wrote {out} ({rows} x {cols} grid; {fig.finished} of {fig.total} jobs finished; "
+          f"TensorBoard: {args.sweep / 'tb_figure'})", flush=True)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 
@@ -40,9 +40,22 @@ class LineSearch(Enum):
     strong_wolfe = "strong_wolfe"
 
 
+class Precision(Enum):
+    fp32 = "fp32"
+    bf16 = "bf16"
+
+
+class WeightFormat(Enum):
+    auto = "auto"
+    torchvision = "torchvision"
+    caffe = "caffe"
+    matconvnet = "matconvnet"
+
+
 @dataclass
 class ModelConfig:
-    weights: str = "imagenet"  # imagenet | random | path to a torchvision-layout .pth
+    weights: str = "imagenet"  # imagenet | random | path to a .pth (torchvision layout) or MatConvNet .mat
+    format: WeightFormat = WeightFormat.auto  # the file's input convention; auto never guesses (see README)
     pooling: Pooling = Pooling.avg
 
 
@@ -86,6 +99,23 @@ class LogConfig:
     progress: bool = True  # tqdm bar
 
 
+class Corner(Enum):
+    bottom_left = "bottom_left"
+    bottom_right = "bottom_right"
+    top_left = "top_left"
+    top_right = "top_right"
+
+
+@dataclass
+class FigureConfig:
+    """How `stylelab-figure` lays out a sweep of this config; its --rows/--cols/--inset flags win."""
+
+    rows: Optional[str] = None  # override key whose swept values make the rows (e.g. loss.style_layers)
+    cols: Optional[str] = None  # override key whose swept values make the columns (e.g. loss.beta)
+    inset: Optional[Corner] = None  # where each cell shows the style image small, as the paper's Fig 3
+    title: str = ""
+
+
 @dataclass
 class StyleLabConfig:
     content: str = "tubingen"
@@ -94,12 +124,21 @@ class StyleLabConfig:
     seed: int = 0
     device: Device = Device.auto
     save_every: int = 0  # write step_NNNNN.png every N steps (0 = never)
+    checkpoint_every: int = 0  # write checkpoint.pt every N steps (0 = only when stopped by a signal)
+    resume: Optional[str] = None  # a run dir: continue that run from its checkpoint.pt, in that dir
+    precision: Precision = Precision.fp32  # bf16: autocast for the VGG, Grams and loss sums in float32
+    compile: bool = False  # torch.compile the feature extractor
+    channels_last: bool = True  # NHWC activations (faster convolutions)
+    tf32: bool = True  # CUDA only: TF32 convolutions (Grams stay full float32)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     init: InitConfig = field(default_factory=InitConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     image: ImageConfig = field(default_factory=ImageConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    figure: FigureConfig = field(default_factory=FigureConfig)
+    # Named user images an experiment refers to as ${inputs.NAME} (e.g. fig3's inputs.picasso=<file>).
+    inputs: Dict[str, str] = field(default_factory=dict)
 
 
 def register() -> None:

@@ -1,4 +1,4 @@
-"""What watches the loop: TensorBoard, the progress bar and intermediate PNGs (callbacks for the trainer)."""
+"""What watches the loop: TensorBoard, the progress bar, intermediate PNGs and checkpoints (callbacks for the trainer)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from stylelab import images
+from stylelab import checkpoint, images
 from stylelab.losses import LossTerms
+from stylelab.trainer import LoopState
 
 
 def _due(step: int, every: int, last: int) -> bool:
@@ -90,3 +91,20 @@ class SaveEvery:
     def on_image(self, step: int, image: torch.Tensor) -> None:
         if self.every > 0 and step > 0 and step % self.every == 0:
             images.save_image(image, self.folder / f"step_{step:05d}.png")
+
+
+class SaveCheckpoint:
+    """Writes `<run dir>/checkpoint.pt` every `every` steps (0 = only when `save` is called), atomically.
+
+    The trainer calls it as on_state(image, state) after every update.
+    """
+
+    def __init__(self, run_dir: Path, every: int, fingerprint: dict):
+        self.path, self.every, self.fingerprint = Path(run_dir) / checkpoint.FILE, every, fingerprint
+
+    def __call__(self, image: torch.Tensor, state: LoopState) -> None:
+        if self.every > 0 and state.step % self.every == 0:
+            self.save(image, state)
+
+    def save(self, image: torch.Tensor, state: LoopState) -> Path:
+        return checkpoint.save(self.path, image, state, self.fingerprint)

@@ -52,6 +52,16 @@ class Callback(Protocol):
 
 
 @dataclass
+class LoopState:
+    """Where the loop stands after `step` updates; with the image, all a checkpoint needs to go on exactly."""
+
+    step: int = 0
+    optimizer: dict = field(default_factory=dict)  # opt.state_dict(): L-BFGS's history or Adam's moments
+    previous_loss: float = math.inf  # the last total, for optimizer.tolerance_change
+    seconds: float = 0.0  # optimisation time so far, over all the runs that led here
+
+
+@dataclass
 class RunResult:
     image: torch.Tensor  # (1, 3, H, W), unclamped
     steps_done: int
@@ -61,6 +71,7 @@ class RunResult:
     interrupted: bool = False
     evaluations: int = 0
     optimizer_state: dict = field(default_factory=dict)
+    state: LoopState | None = None  # None when Ctrl-C cut an update in half: not safe to resume from
 
 
 def optimize(
@@ -71,10 +82,21 @@ def optimize(
     steps: int,
     optimizer: OptimizerSpec = OptimizerSpec(),
     callbacks=(),
+    state: LoopState | None = None,
+    on_state: Callable[[torch.Tensor, LoopState], None] | None = None,
+    stop: Callable[[], str | None] | None = None,
 ) -> RunResult:
-    """Optimise `image` (1, 3, H, W) for `steps` updates to minimise loss(features(x), x)."""
+    """Optimise `image` (1, 3, H, W) for `steps` updates to minimise loss(features(x), x).
+
+    To resume, pass a checkpoint's image and `state`: the loop goes on at state.step as if it had never
+    stopped. on_state(image, state) is called after every update (checkpoints); stop() is asked before
+    every update and ends the run between two updates when it returns a reason (signals).
+    """
+    resumed = state or LoopState()
     x = image.detach().clone().requires_grad_(True)
     opt = make_optimizer([x], optimizer)
+    if resumed.optimizer:
+        opt.load_state_dict(resumed.optimizer)
     evaluations: list[LossTerms] = []  # this step's evaluations; the first is at the current image
 
     def closure() -> torch.Tensor:
@@ -85,12 +107,17 @@ def optimize(
         return terms.total
 
     for cb in callbacks:
-        cb.on_image(0, x.detach())
+        cb.on_image(resumed.step, x.detach())
 
     start = time.perf_counter()
-    n_evals, step, stopped, interrupted, previous = 0, 0, None, False, math.inf
+    n_evals, step, stopped, interrupted, previous = 0, resumed.step, None, False, resumed.previous_loss
+    whole = True  # False once an update may have been cut in half
     try:
         while step < steps:
+            reason = stop() if stop else None
+            if reason:
+                interrupted, stopped = True, f"{reason} after {step} steps"
+                break
             evaluations.clear()
             opt.step(closure)
             n_evals += len(evaluations)
@@ -104,15 +131,18 @@ def optimize(
             if stopped:
                 break
             previous = float(terms.total) if optimizer.tolerance_change > 0 else previous
+            if on_state:
+                on_state(x.detach(), LoopState(step, opt.state_dict(), previous, resumed.seconds + time.perf_counter() - start))
     except KeyboardInterrupt:
-        interrupted, stopped = True, f"interrupted after {step} steps"
+        interrupted, stopped, whole = True, f"interrupted after {step} steps", False
 
     with torch.no_grad():
         final = loss(features(x), x).detached()
     for cb in callbacks:
         cb.on_losses(step, final)
-    seconds = time.perf_counter() - start
-    return RunResult(x.detach(), step, final, seconds, stopped, interrupted, n_evals, opt.state_dict())
+    seconds = resumed.seconds + time.perf_counter() - start
+    last = LoopState(step, opt.state_dict(), previous, seconds) if whole else None
+    return RunResult(x.detach(), step, final, seconds, stopped, interrupted, n_evals, opt.state_dict(), last)
 
 
 def _stop_reason(step, terms: LossTerms, grad, previous: float, spec: OptimizerSpec) -> str | None:

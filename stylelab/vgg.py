@@ -17,7 +17,9 @@ import torch.nn as nn
 import torchvision
 from torchvision.models import VGG19_Weights
 
+from stylelab import formats
 from stylelab.errors import StyleLabError
+from stylelab.formats import IMAGENET_MEAN, IMAGENET_STD, TORCHVISION, InputConvention  # noqa: F401 (re-exported)
 
 # Layer name -> index in torchvision's vgg19().features. Built from the block structure
 # (convs per block 2, 2, 4, 4, 4; a pool after each block) so the table cannot drift from the network.
@@ -40,10 +42,6 @@ def _layer_table() -> dict[str, int]:
 LAYERS: dict[str, int] = _layer_table()
 LAYER_NAMES: tuple[str, ...] = tuple(LAYERS)  # in network order
 
-# What torchvision's ImageNet weights expect (and what every torchvision-layout .pth file is assumed to).
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
 
 def check_layers(names, what: str = "layer") -> None:
     """Raise a StyleLabError naming the valid choices if any name is not a VGG19 layer."""
@@ -59,19 +57,6 @@ def min_input_side(layers) -> int:
     deepest = max(LAYERS[n] for n in layers)
     pools = sum(1 for name, i in LAYERS.items() if name.startswith("pool") and i <= deepest)
     return 2**pools
-
-
-@dataclass(frozen=True)
-class InputConvention:
-    """How a weight file wants its input: x_net = (x_rgb01 * scale - mean) / std, channels maybe BGR."""
-
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
-    scale: float = 1.0
-    bgr: bool = False
-
-
-TORCHVISION = InputConvention()
 
 
 class Normalize(nn.Module):
@@ -132,16 +117,26 @@ def _imagenet_state_dict(progress: bool) -> dict[str, torch.Tensor]:
         ) from None
 
 
-def _file_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    if not path.is_file():
-        raise StyleLabError(f"weights file {path} does not exist; model.weights takes imagenet, random or a .pth path")
+def _file_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], dict | None]:
+    """A .pth file's tensors, and the input-convention marker stylelab-normalize leaves in its files."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a bad file; all mean the same to the user
         raise StyleLabError(f"cannot read weights file {path} as a PyTorch state dict ({type(exc).__name__})") from None
+    marker = state.pop(formats.MARKER, None) if isinstance(state, dict) else None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise StyleLabError(f"weights file {path} does not hold a state dict of tensors")
-    return state
+    return state, marker
+
+
+def _matconvnet_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], InputConvention]:
+    """A MatConvNet .mat in torchvision's layout: its k-th conv layer becomes VGG19's k-th conv."""
+    convs = [LAYERS[name] for name in LAYER_NAMES if name.startswith("conv")]
+    params, convention = formats.read_matconvnet(path, len(convs))
+    state = {}
+    for index, (weight, bias) in zip(convs, params):
+        state[f"features.{index}.weight"], state[f"features.{index}.bias"] = weight, bias
+    return state, convention
 
 
 def features_state_dict(state: dict[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
@@ -182,19 +177,48 @@ def _conv_shapes() -> dict[int, dict[str, tuple[int, ...]]]:
     }
 
 
-def load_weights(weights: str, *, seed: int = 0, progress: bool = True) -> dict[str, torch.Tensor]:
-    """`imagenet`, `random` or a path to a torchvision-layout .pth -> features state dict ("0.weight", ...)."""
-    if weights == "imagenet":
-        return features_state_dict(_imagenet_state_dict(progress), "torchvision's ImageNet VGG19")
-    if weights == "random":
+@dataclass(frozen=True)
+class Weights:
+    """VGG19 features ("0.weight", ...) and the input they expect; `format` says which kind of file they came from."""
+
+    state: dict[str, torch.Tensor]
+    convention: InputConvention
+    format: str  # torchvision | caffe | matconvnet
+
+
+def load_weights(weights: str, *, format: str = "auto", seed: int = 0, progress: bool = True) -> Weights:
+    """`imagenet`, `random` or a weights file (.pth in torchvision's layout, .mat) -> Weights.
+
+    `format` (auto | torchvision | caffe | matconvnet) says how a file wants its input; auto decides from the
+    file itself and refuses to guess (see formats.pth_convention).
+    """
+    formats.check_format(format)
+    if weights in ("imagenet", "random"):
+        if format not in ("auto", "torchvision"):
+            raise StyleLabError(
+                f"model.weights={weights} is torchvision's VGG19, so model.format must be auto or torchvision, not {format}"
+            )
+        if weights == "imagenet":
+            state = features_state_dict(_imagenet_state_dict(progress), "torchvision's ImageNet VGG19")
+            return Weights(state, TORCHVISION, "torchvision")
         warnings.warn(
             "model.weights=random: the VGG19 has random weights, so the output is NOT meaningful art "
             "(use it for tests and smoke runs only)",
             stacklevel=2,
         )
-        return features_state_dict(random_state_dict(seed), "random weights")
+        return Weights(features_state_dict(random_state_dict(seed), "random weights"), TORCHVISION, "torchvision")
     path = Path(weights).expanduser()
-    return features_state_dict(_file_state_dict(path), str(path))
+    if not path.is_file():
+        raise StyleLabError(
+            f"weights file {path} does not exist; model.weights takes imagenet, random, a .pth or a .mat path"
+        )
+    if formats.is_matconvnet(path, format):
+        state, convention = _matconvnet_state_dict(path)
+        return Weights(features_state_dict(state, str(path)), convention, "matconvnet")
+    state, marker = _file_state_dict(path)
+    features = features_state_dict(state, str(path))  # a wrong file is named before its format is asked for
+    convention, origin = formats.pth_convention(path, format, marker)
+    return Weights(features, convention, origin)
 
 
 class VGGFeatures(nn.Module):
@@ -263,12 +287,16 @@ def build_extractor(
     layers,
     *,
     weights: str = "imagenet",
+    format: str = "auto",
     pooling: str = "avg",
     seed: int = 0,
     device: str | torch.device = "cpu",
     progress: bool = True,
 ) -> VGGFeatures:
-    """The usual way in: load `weights` (imagenet | random | path) and cut VGG19 after the deepest layer."""
+    """The usual way in: load `weights` (imagenet | random | path) and cut VGG19 after the deepest layer.
+
+    The input convention follows the weights' format, so callers always pass RGB in [0, 1].
+    """
     check_layers(layers)
-    state = load_weights(weights, seed=seed, progress=progress)
-    return VGGFeatures(layers, state, pooling=pooling).to(device)
+    loaded = load_weights(weights, format=format, seed=seed, progress=progress)
+    return VGGFeatures(layers, loaded.state, pooling=pooling, convention=loaded.convention).to(device)

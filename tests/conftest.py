@@ -82,3 +82,11 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 300) -> subpro
         timeout=timeout,
         cwd=REPO,
     )
+
+
+def pytest_collection_modifyitems(config, items):
+    if not torch.cuda.is_available():
+        skip = pytest.mark.skip(reason="needs a CUDA GPU (none here)")
+        for item in items:
+            if "gpu" in item.keywords:
+                item.add_marker(skip)

@@ -91,8 +91,8 @@ def test_weights_file_full_model_or_features_only(tmp_path, state):
     full["classifier.0.weight"] = torch.zeros(2, 2)
     torch.save(full, tmp_path / "full.pth")
     torch.save({k: v for k, v in full.items() if k.startswith("features.")}, tmp_path / "features.pth")
-    a = load_weights(str(tmp_path / "full.pth"))
-    b = load_weights(str(tmp_path / "features.pth"))
+    a = load_weights(str(tmp_path / "full.pth"), format="torchvision").state
+    b = load_weights(str(tmp_path / "features.pth"), format="torchvision").state
     assert set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a)
 
 
@@ -120,9 +120,9 @@ def test_weights_file_missing_or_not_a_state_dict(tmp_path):
 
 def test_random_weights_warn_and_are_seeded():
     with pytest.warns(UserWarning, match="NOT meaningful art"):
-        a = load_weights("random", seed=5)
+        a = load_weights("random", seed=5).state
     with pytest.warns(UserWarning):
-        b = load_weights("random", seed=5)
+        b = load_weights("random", seed=5).state
     assert torch.equal(a["0.weight"], b["0.weight"])
 
 

@@ -23,14 +23,20 @@ pid_of() {  # pid_of PIDFILE COMM -> prints pid if alive and named COMM
     echo "$pid"
 }
 
-stop() {  # stop NAME PIDFILE
-    local name=$1 pidfile=$2 pid i
-    if ! pid=$(pid_of "$pidfile" "$name"); then
-        log "$name not running"
+term() {  # term NAME PIDFILE -> send SIGTERM, print the pid if it was running
+    local pid
+    if ! pid=$(pid_of "$2" "$1"); then
+        log "$1 not running"
         return 0
     fi
     kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 100); do
+    echo "$pid"
+}
+
+reap() {  # reap NAME PID: wait up to 10 s for PID to exit, then SIGKILL it
+    local name=$1 pid=$2
+    [[ -n $pid ]] || return 0
+    for _ in $(seq 100); do
         [[ -d /proc/$pid ]] || break
         sleep 0.1
     done
@@ -64,7 +70,7 @@ descendants() {  # descendants PID -> all child pids, recursively
 if pid_of "$STATE_DIR/run/slurmctld.pid" slurmctld >/dev/null; then
     jobs=$(timeout 10 squeue -h -o '%A' 2>/dev/null || true)
     if [[ -n $jobs ]]; then
-        log "cancelling jobs: $(echo $jobs)"
+        log "cancelling jobs: ${jobs//$'\n'/ }"
         # shellcheck disable=SC2086
         timeout 10 scancel $jobs 2>/dev/null || true
         for _ in $(seq 50); do
@@ -75,8 +81,10 @@ if pid_of "$STATE_DIR/run/slurmctld.pid" slurmctld >/dev/null; then
 fi
 
 # 2. daemons
-stop slurmd "$STATE_DIR/run/slurmd.pid"
-stop slurmctld "$STATE_DIR/run/slurmctld.pid"
+slurmd_pid=$(term slurmd "$STATE_DIR/run/slurmd.pid")
+ctld_pid=$(term slurmctld "$STATE_DIR/run/slurmctld.pid")
+reap slurmd "$slurmd_pid"
+reap slurmctld "$ctld_pid"
 
 # 3. leftover step daemons (and their job processes) of this cluster
 for pid in $(our_stepds); do
@@ -86,4 +94,4 @@ for pid in $(our_stepds); do
 done
 
 # 4. munged last (slurm needs it to talk while shutting down)
-stop munged "$STATE_DIR/munge/munged.pid"
+reap munged "$(term munged "$STATE_DIR/munge/munged.pid")"

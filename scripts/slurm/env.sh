@@ -7,6 +7,7 @@ _slurm_state=$(cd "$_slurm_state" && pwd -P) || return 1 2>/dev/null || exit 1
 if [[ ! -f $_slurm_state/slurm.conf ]]; then
     echo "env.sh: no slurm.conf in $_slurm_state (run up.sh first)" >&2
     unset _slurm_state
+    # shellcheck disable=SC2317
     return 1 2>/dev/null || exit 1
 fi
 if [[ ${BASH_SOURCE[0]} != "$0" ]]; then

@@ -36,6 +36,11 @@ STATE_DIR=$(cd "$STATE_DIR" && pwd -P)
 # Non-root users need to reach the munge socket and read slurm.conf.
 chmod 755 "$STATE_DIR"
 
+for var in SLURM_LOCAL_CTLD_PORT SLURM_LOCAL_SLURMD_PORT SLURM_LOCAL_CPUS SLURM_LOCAL_MEM_MB \
+           SLURM_LOCAL_CRED_EXPIRE SLURM_LOCAL_TIMEOUT; do
+    [[ -z ${!var:-} || ${!var} =~ ^[1-9][0-9]*$ ]] || die "$var must be a positive integer (got '${!var}')"
+done
+
 NODE=$(hostname -s)
 CTLD_PORT=${SLURM_LOCAL_CTLD_PORT:-6817}
 SLURMD_PORT=${SLURM_LOCAL_SLURMD_PORT:-6818}
@@ -62,6 +67,16 @@ pid_alive() {
     pid=$(tr -dc '0-9' <"$pidfile")
     [[ -n $pid && -r /proc/$pid/comm ]] || return 1
     [[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$comm" ]]
+}
+
+# daemon_gone PIDFILE COMM -> true if the daemon is not running and does not
+# show up within 3 s (covers the moment before a daemon writes its pid file)
+daemon_gone() {
+    for _ in $(seq 15); do
+        pid_alive "$1" "$2" && return 1
+        sleep 0.2
+    done
+    return 0
 }
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -126,7 +141,9 @@ munge -n -S "$MUNGE_SOCKET" | unmunge -S "$MUNGE_SOCKET" >/dev/null \
 log "munged ok (socket $MUNGE_SOCKET)"
 
 # ----------------------------------------------------------- slurm.conf ----
-if [[ ! -s $CONF ]]; then
+# Regenerated on every start (env overrides apply; saved job/node state is kept),
+# but left alone while slurmctld from this STATE_DIR is running.
+if ! pid_alive "$CTLD_PID" slurmctld; then
     CPUS=${SLURM_LOCAL_CPUS:-$(nproc)}
     # Use the socket/core/thread layout slurmd detects when it matches CPUS,
     # otherwise just CPUs= (config_overrides below keeps the node from draining).
@@ -205,7 +222,9 @@ PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
 EOF
     log "wrote $CONF (CPUs=$CPUS RealMemory=${MEM}MB)"
 else
-    log "reusing existing $CONF"
+    log "slurmctld running; keeping existing $CONF"
+    CTLD_PORT=$(awk -F= '/^SlurmctldPort=/ {print $2}' "$CONF")
+    SLURMD_PORT=$(awk -F= '/^SlurmdPort=/ {print $2}' "$CONF")
 fi
 
 # --------------------------------------------------------- slurm daemons ----
@@ -213,10 +232,12 @@ if pid_alive "$CTLD_PID" slurmctld; then
     log "slurmctld already running (pid $(cat "$CTLD_PID"))"
 else
     port_in_use "$CTLD_PORT" && die "port $CTLD_PORT already in use (another slurmctld?); set SLURM_LOCAL_CTLD_PORT"
+    rm -f "$CTLD_PID"
     slurmctld -f "$CONF" || { dump_logs; die "slurmctld failed to start"; }
 fi
 for _ in $(seq 100); do
     scontrol ping 2>/dev/null | grep -q 'is UP' && break
+    if daemon_gone "$CTLD_PID" slurmctld; then dump_logs; die "slurmctld exited (see logs above)"; fi
     sleep 0.2
 done
 scontrol ping 2>/dev/null | grep -q 'is UP' || { dump_logs; die "slurmctld not responding"; }
@@ -226,6 +247,7 @@ if pid_alive "$SLURMD_PID" slurmd; then
     log "slurmd already running (pid $(cat "$SLURMD_PID"))"
 else
     port_in_use "$SLURMD_PORT" && die "port $SLURMD_PORT already in use (another slurmd?); set SLURM_LOCAL_SLURMD_PORT"
+    rm -f "$SLURMD_PID"
     slurmd -f "$CONF" -N "$NODE" || { dump_logs; die "slurmd failed to start"; }
 fi
 
@@ -233,6 +255,7 @@ deadline=$(( $(date +%s) + TIMEOUT ))
 state=
 while (( $(date +%s) < deadline )); do
     state=$(node_state)
+    if daemon_gone "$SLURMD_PID" slurmd; then dump_logs; die "slurmd exited (see logs above)"; fi
     case $state in
         idle|mixed|allocated|completing) break ;;
         down*|drain*)

@@ -1,0 +1,174 @@
+"""Checkpoints (save, load, refuse a mismatch) and stopping cleanly on SIGINT, SIGTERM and SIGUSR2.
+
+A checkpoint is `<run dir>/checkpoint.pt`: the image after `step` updates, the optimizer's state (all of
+L-BFGS's history), the step, the elapsed seconds, torch's RNG state and a fingerprint of every setting
+that changes the result. Resuming from it continues the loop exactly: on CPU the final image is the same,
+byte for byte, as that of a run that never stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import signal
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from stylelab import images
+from stylelab.errors import StyleLabError
+from stylelab.trainer import LoopState
+
+FILE = "checkpoint.pt"
+FORMAT = "stylelab-checkpoint/1"
+# Settings that change speed, not the picture: a run may resume with other values of these.
+_NOT_IN_FINGERPRINT = ("steps", "device", "compile", "channels_last", "tf32")
+
+
+def fingerprint(settings, content: torch.Tensor, style: torch.Tensor) -> dict:
+    """What a resumed run must share with the checkpoint: its Settings but steps/speed knobs, and the images.
+
+    Flat, so a mismatch can be named by one key (`optimizer.lr`, `style_layers`, `content image`).
+    """
+    flat = {}
+    for key, value in dataclasses.asdict(settings).items():
+        if key in _NOT_IN_FINGERPRINT:
+            continue
+        if isinstance(value, dict) and key == "optimizer":
+            flat.update({f"optimizer.{k}": v for k, v in value.items()})
+        else:
+            flat[key] = value
+    flat["image height x width"] = list(content.shape[-2:])
+    flat["content image"] = _digest(content)
+    flat["style image"] = _digest(style)
+    return flat
+
+
+def _digest(image: torch.Tensor) -> str:
+    return hashlib.sha256(image.detach().float().cpu().contiguous().numpy().tobytes()).hexdigest()[:16]
+
+
+@dataclass
+class Checkpoint:
+    image: torch.Tensor  # (1, 3, H, W), unclamped, on the CPU
+    state: LoopState
+    rng: dict  # {"cpu": ByteTensor, "cuda": [ByteTensor, ...]}
+    path: Path  # where it was read from
+
+    def restore_rng(self) -> None:
+        torch.set_rng_state(self.rng["cpu"])
+        if self.rng.get("cuda") and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(self.rng["cuda"])
+
+
+def save(path: Path, image: torch.Tensor, state: LoopState, fingerprint: dict) -> Path:
+    """Write the checkpoint atomically: a reader (or a resumed run) never sees half a file."""
+    payload = {
+        "format": FORMAT,
+        "fingerprint": fingerprint,
+        "image": image.detach().cpu(),
+        "step": state.step,
+        "optimizer": state.optimizer,
+        "previous_loss": state.previous_loss,
+        "seconds": state.seconds,
+        "rng": {
+            "cpu": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
+        },
+    }
+    buffer = io.BytesIO()  # serialise first, so a failing torch.save leaves no file at all
+    torch.save(payload, buffer)
+    images.write_atomic(path, lambda f: f.write(buffer.getbuffer()))
+    return Path(path)
+
+
+def load(run_dir: Path, expected: dict) -> Checkpoint:
+    """Read `run_dir/checkpoint.pt` (or a checkpoint file) and check it has the `expected` fingerprint."""
+    run_dir = Path(run_dir)
+    path = run_dir / FILE if run_dir.is_dir() else run_dir
+    if not path.is_file():
+        raise StyleLabError(
+            f"cannot resume: there is no {FILE} in '{run_dir}' (a run writes one every checkpoint_every "
+            "steps and when it is stopped by SIGINT or SIGTERM)"
+        )
+    try:
+        # weights_only: a checkpoint is data (tensors, numbers, strings), never code to run
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for truncated or foreign files
+        raise StyleLabError(f"cannot resume from '{path}': it is not a readable checkpoint ({_first_line(exc)})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise StyleLabError(f"cannot resume from '{path}': it is not a stylelab checkpoint")
+    _check_fingerprint(path, payload.get("fingerprint", {}), expected)
+    image = payload["image"]
+    height, width = expected.get("image height x width", image.shape[-2:])
+    if tuple(image.shape) != (1, 3, height, width):
+        raise StyleLabError(f"cannot resume from '{path}': its image is {tuple(image.shape)}, not (1, 3, {height}, {width})")
+    state = LoopState(payload["step"], payload["optimizer"], payload["previous_loss"], payload["seconds"])
+    return Checkpoint(image, state, payload["rng"], path)
+
+
+def _check_fingerprint(path: Path, found: dict, expected: dict) -> None:
+    for key in expected:
+        old, new = found.get(key), expected[key]
+        if old == new:
+            continue
+        if key.endswith("image"):
+            raise StyleLabError(f"cannot resume from '{path}': it was made with another {key}")
+        raise StyleLabError(f"cannot resume from '{path}': it was made with {key}={old!r}, but this run has {key}={new!r}")
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:200] if lines else type(exc).__name__
+
+
+class StopSignals:
+    """While active, SIGINT, SIGTERM and SIGUSR2 ask the loop to stop at the next step instead of killing it.
+
+    An L-BFGS step cut in the middle leaves the image and the optimizer's history out of step, so a
+    checkpoint taken then could not resume exactly. A second Ctrl-C still stops at once. SIGUSR2 is the
+    signal submitit (Hydra's SLURM launcher) receives before a preemption or time-out; `pass_on` hands a
+    caught signal to the handler that was there before (submitit's requeues the job) once all is saved.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2)
+    NAMES = {signal.SIGINT: "interrupted", signal.SIGTERM: "stopped by SIGTERM", signal.SIGUSR2: "stopped by SIGUSR2"}
+
+    def __init__(self) -> None:
+        self.caught: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> "StopSignals":
+        # signal handlers can only be set from the main thread (joblib's thread backend runs jobs elsewhere)
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum: int, frame) -> None:
+        if self.caught == signal.SIGINT and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # Ctrl-C twice: stop now, without a checkpoint
+        if self.caught is None:
+            self.caught = signum
+
+    def reason(self) -> str | None:
+        """For optimize(stop=...): why to stop before the next update, or None to go on."""
+        return None if self.caught is None else self.NAMES[self.caught]
+
+    def pass_on(self) -> None:
+        """After everything is written: run the handler the caught signal had before (e.g. submitit's)."""
+        previous = self._previous.get(self.caught)
+        if callable(previous) and previous is not signal.default_int_handler:
+            previous(self.caught, None)
+
+
+def exit_code(signum: int) -> int:
+    """The shell's convention for a process ended by a signal."""
+    return 128 + int(signum)
+

@@ -1,0 +1,225 @@
+"""Checkpoints: exact resume (trainer and CLI), TensorBoard continuity, SIGTERM, refusing bad checkpoints."""
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+import stylelab.cli as cli
+from stylelab import checkpoint
+from stylelab.errors import StyleLabError
+from stylelab.losses import StyleTransferLoss
+from stylelab.trainer import LoopState, OptimizerSpec, initial_image, optimize
+from stylelab.vgg import VGGFeatures, features_state_dict, random_state_dict
+from conftest import REPO
+from test_cli import SMOKE, compose_cfg
+
+# ------------------------------------------------------------------ the loop
+
+
+@pytest.fixture(scope="module")
+def problem():
+    state = features_state_dict(random_state_dict(seed=5), "test")
+    model = VGGFeatures(["relu1_1", "relu2_1"], state)
+    gen = torch.Generator().manual_seed(0)
+    content, style = torch.rand(1, 3, 24, 20, generator=gen), torch.rand(1, 3, 24, 20, generator=gen)
+    with torch.no_grad():
+        loss = StyleTransferLoss(model(content), model(style), {"relu2_1": 1.0}, {"relu1_1": 0.5, "relu2_1": 0.5}, 1.0, 1e3)
+    return model, loss, initial_image("noise", content, style, seed=1)
+
+
+def stop_after(k: int):
+    """A stop() for optimize: asked before every update, it stops the run once k updates are done."""
+    asked = iter(range(10**6))
+    return lambda: "stopped by test" if next(asked) >= k else None
+
+
+@pytest.mark.parametrize(
+    "spec,k",
+    [(OptimizerSpec("lbfgs", history_size=4), 5), (OptimizerSpec("lbfgs", line_search="strong_wolfe"), 4),
+     (OptimizerSpec("adam", lr=0.05), 4),
+     # stops on its own at step 2 (the loss always changes by less than 1e30): resumed at 1, it must too
+     (OptimizerSpec("lbfgs", tolerance_change=1e30), 1)],
+    ids=["lbfgs-short-history", "lbfgs-wolfe", "adam", "lbfgs-tolerance"],
+)
+def test_stopped_and_resumed_equals_uninterrupted(problem, tmp_path, spec, k):
+    model, loss, start = problem
+    whole = optimize(start, model, loss, steps=9, optimizer=spec)
+
+    first = optimize(start, model, loss, steps=9, optimizer=spec, stop=stop_after(k))
+    assert first.steps_done == k and first.interrupted and first.stopped == f"stopped by test after {k} steps"
+    # through a file, as a real resume: tensors come back from disk, not shared with the first run
+    checkpoint.save(tmp_path / "c.pt", first.image, first.state, {"k": 1})
+    back = checkpoint.load(tmp_path / "c.pt", {"k": 1})
+    assert back.state.step == k
+    rest = optimize(back.image, model, loss, steps=9, optimizer=spec, state=back.state)
+
+    assert rest.steps_done == whole.steps_done and rest.stopped == whole.stopped
+    assert torch.equal(rest.image, whole.image)
+    assert torch.equal(rest.final.total, whole.final.total)
+
+
+def test_on_state_reports_every_update_and_a_resumed_run_counts_on(problem):
+    model, loss, start = problem
+    seen = []
+    result = optimize(start, model, loss, steps=3, on_state=lambda image, s: seen.append((s.step, image.shape)))
+    assert seen == [(1, start.shape), (2, start.shape), (3, start.shape)]
+    more = optimize(result.image, model, loss, steps=5, state=result.state, on_state=lambda i, s: seen.append(s.step))
+    assert seen[3:] == [4, 5] and more.steps_done == 5
+    assert more.seconds >= result.seconds  # time adds up over the runs
+
+
+# ------------------------------------------------------------------ the CLI
+
+# two shallow layers keep the CLI runs short; the checkpoint does not care which layers
+SHALLOW = ["loss.style_layers=[relu1_1,relu2_1]", "loss.content_layers=[relu2_1]"]
+
+
+def tb_events(tb_dir) -> EventAccumulator:
+    acc = EventAccumulator(str(tb_dir), size_guidance={"scalars": 0, "images": 0, "tensors": 0})
+    acc.Reload()
+    return acc
+
+
+def steps_of(acc: EventAccumulator, tag: str, kind: str = "Scalars") -> list[int]:
+    return [e.step for e in getattr(acc, kind)(tag)]
+
+
+def interrupt_after(k: int):
+    """Stands in for a SIGINT that arrives after k updates (the real signals are tested in subprocesses)."""
+    asked = iter(range(10**6))
+    return lambda self: "interrupted" if next(asked) >= k else None
+
+
+def test_cli_stop_and_resume_gives_the_same_bytes_and_curves(tmp_path, content_png, style_png, monkeypatch):
+    common = [f"content={content_png}", f"style={style_png}", *SMOKE, *SHALLOW, "steps=6", "log.every=2",
+              "log.image_every=2"]
+    whole = cli.run(compose_cfg(*common), tmp_path / "whole")
+
+    part = tmp_path / "part"
+    with monkeypatch.context() as m:
+        m.setattr(checkpoint.StopSignals, "reason", interrupt_after(3))
+        cli.run(compose_cfg(*common), part)
+    assert torch.load(part / checkpoint.FILE, weights_only=True)["step"] == 3
+    resumed = cli.run(compose_cfg(*common, f"resume={part}"), part)
+
+    assert resumed.read_bytes() == whole.read_bytes()
+    a, b = tb_events(tmp_path / "whole" / "tb"), tb_events(part / "tb")
+    assert steps_of(b, "loss/total") == steps_of(a, "loss/total") == [0, 2, 4, 6]
+    assert [e.value for e in b.Scalars("loss/total")] == [e.value for e in a.Scalars("loss/total")]
+    assert steps_of(b, "image/generated", "Images") == [0, 2, 4, 6]
+    assert steps_of(b, "image/content", "Images") == [0]
+    # the stopped run's summary (at step 3) is dropped: one summary, at the end
+    assert steps_of(b, "summary/total") == [6]
+
+
+def test_checkpoint_every_writes_a_loadable_checkpoint(tmp_path, content_png, style_png):
+    cfg = compose_cfg(f"content={content_png}", f"style={style_png}", *SMOKE, *SHALLOW, "steps=5", "checkpoint_every=2")
+    cli.run(cfg, tmp_path / "run")
+    payload = torch.load(tmp_path / "run" / checkpoint.FILE, weights_only=True)
+    assert payload["step"] == 4 and payload["image"].shape == (1, 3, 40, 48)
+    assert len(payload["optimizer"]["state"][0]["old_dirs"]) == 3  # L-BFGS's history after 4 updates
+    assert not [p for p in (tmp_path / "run").rglob("*") if p.name.endswith(".tmp")]
+
+
+@pytest.fixture(scope="module")
+def stopped_run(tmp_path_factory):
+    """Images and a run dir holding a checkpoint at step 2 of a 5-step run."""
+    from conftest import make_image
+
+    folder = tmp_path_factory.mktemp("stopped")
+    content, style = make_image(folder / "content.png", seed=1), make_image(folder / "style.png", size=(40, 56), seed=2)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(checkpoint.StopSignals, "reason", interrupt_after(2))
+        cli.run(compose_cfg(f"content={content}", f"style={style}", *SMOKE, *SHALLOW, "steps=5"), folder / "run")
+    return folder / "run", content, style
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (["image.size=64"], "it was made with size=48, but this run has size=64"),
+        (["loss.style_layers=[relu1_1]"], "it was made with style_layers={'relu1_1': 0.5, 'relu2_1': 0.5}, but this run has style_layers={'relu1_1': 1.0}"),
+        (["optimizer=adam"], "it was made with optimizer.name='lbfgs', but this run has optimizer.name='adam'"),
+        (["steps=1"], "it is at step 2, beyond steps=1"),
+        (["style={content}"], "it was made with another style image"),
+    ],
+    ids=["size", "layers", "optimizer", "steps", "style-image"],
+)
+def test_mismatched_checkpoint_is_refused_before_writing(stopped_run, overrides, message):
+    run_dir, content, style = stopped_run
+    overrides = [o.format(content=content) for o in overrides]
+    cfg = compose_cfg(f"content={content}", f"style={style}", *SMOKE, *SHALLOW, "steps=5", f"resume={run_dir}", *overrides)
+    before = {p: p.stat().st_mtime_ns for p in run_dir.rglob("*")}
+    with pytest.raises(StyleLabError) as err:
+        cli.run(cfg, run_dir)
+    assert str(err.value) == f"cannot resume from '{run_dir / checkpoint.FILE}': {message}"
+    assert {p: p.stat().st_mtime_ns for p in run_dir.rglob("*")} == before  # nothing written
+
+
+def test_corrupt_foreign_and_missing_checkpoints_are_refused(stopped_run, tmp_path):
+    run_dir, content, style = stopped_run
+
+    def resume(folder):
+        cli.run(compose_cfg(f"content={content}", f"style={style}", *SMOKE, *SHALLOW, "steps=5", f"resume={folder}"), folder)
+
+    path = tmp_path / checkpoint.FILE
+    path.write_bytes((run_dir / checkpoint.FILE).read_bytes()[:5000])  # cut short
+    with pytest.raises(StyleLabError, match=r"^cannot resume from '.*checkpoint.pt': it is not a readable checkpoint \("):
+        resume(tmp_path)
+    torch.save({"state_dict": torch.zeros(2)}, path)
+    with pytest.raises(StyleLabError, match="it is not a stylelab checkpoint$"):
+        resume(tmp_path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(StyleLabError, match="^cannot resume: there is no checkpoint.pt in '.*empty'"):
+        resume(tmp_path / "empty")
+
+
+@pytest.mark.slow
+def test_resume_on_the_command_line_goes_on_in_the_resumed_folder(tmp_path, content_png, style_png):
+    from conftest import run_cli
+
+    common = [f"content={content_png}", f"style={style_png}", *SMOKE, *SHALLOW]
+    run_dir = tmp_path / "run"
+    proc = run_cli(*common, "steps=2", "checkpoint_every=2", f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr
+    assert torch.load(run_dir / checkpoint.FILE, weights_only=True)["step"] == 2  # a finished run can go on too
+    hydra_record = (run_dir / ".hydra" / "overrides.yaml").read_text()
+    proc = run_cli(*common, "steps=5", f"resume={run_dir}")
+    assert proc.returncode == 0, proc.stderr
+    assert f"resuming {run_dir} at step 2" in proc.stdout
+    assert f"wrote {run_dir / 'final.png'} after 5 steps" in proc.stdout
+    # the first run's record stays; the resumed run's config is kept below it
+    assert (run_dir / ".hydra" / "overrides.yaml").read_text() == hydra_record
+    assert f"resume={run_dir}" in next((run_dir / ".hydra").glob("resumed-*/overrides.yaml")).read_text()
+    assert steps_of(tb_events(run_dir / "tb"), "loss/total") == [0, 5]
+
+
+@pytest.mark.slow
+def test_sigterm_saves_a_checkpoint_that_resumes_exactly(tmp_path, content_png, style_png):
+    common = [f"content={content_png}", f"style={style_png}", *SMOKE, *SHALLOW, "steps=150", "log.every=10"]
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stylelab.cli", *common, f"hydra.run.dir={run_dir}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+    )
+    deadline = time.time() + 120
+    while not list((run_dir / "tb").glob("events*")) and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "Traceback" not in err and "stopped by SIGTERM after" in out
+    assert not [p for p in run_dir.rglob("*") if p.name.endswith(".tmp")]  # nothing half-written
+    payload = torch.load(run_dir / checkpoint.FILE, weights_only=True)
+    assert 0 < payload["step"] < 150, "the signal came too late to test anything"
+
+    resumed = cli.run(compose_cfg(*common, f"resume={run_dir}"), run_dir)
+    whole = cli.run(compose_cfg(*common), tmp_path / "whole")
+    assert resumed.read_bytes() == whole.read_bytes()
+    assert steps_of(tb_events(run_dir / "tb"), "loss/total") == list(range(0, 151, 10))

@@ -1,0 +1,161 @@
+"""experiments/gatys2016: every experiment composes to the paper's setting and runs end to end (tiny, random weights)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from hydra import compose, initialize_config_module
+from omegaconf import OmegaConf
+from PIL import Image
+
+import stylelab.cli as cli
+from stylelab.config import InitKind
+from conftest import REPO, make_image, run_cli
+
+EXPERIMENTS = ["fig1_content", "fig1_style", "fig3", "fig4", "fig5", "fig6", "fig7"]
+GROWING = ["[relu1_1]", "[relu1_1,relu2_1]", "[relu1_1,relu2_1,relu3_1]", "[relu1_1,relu2_1,relu3_1,relu4_1]",
+           "[relu1_1,relu2_1,relu3_1,relu4_1,relu5_1]"]
+GROWING_LABELS = ["relu1_1", "relu1_1, relu2_1", "relu1_1..relu3_1", "relu1_1..relu4_1", "relu1_1..relu5_1"]
+FIG3_PANELS = {  # panel: (style, the paper's alpha/beta)
+    "shipwreck": ("shipwreck", 1e-3),
+    "starry_night": ("starry_night", 8e-4),
+    "the_scream": ("the_scream", 5e-3),
+    "picasso": ("/my/femme_nue_assise.jpg", 5e-4),
+    "composition_vii": ("composition_vii", 5e-4),
+}
+FIG6_STARTS = {"content": (InitKind.content, 0), "style": (InitKind.style, 0), "noise_seed0": (InitKind.noise, 0),
+               "noise_seed1": (InitKind.noise, 1), "noise_seed2": (InitKind.noise, 2), "noise_seed3": (InitKind.noise, 3)}
+
+
+INPUTS = {"fig3": ["inputs.picasso=x"], "fig7": ["inputs.content_photo=a", "inputs.style_photo=b"]}
+
+
+def compose_experiment(name: str, *overrides: str, hydra: bool = False):
+    """Composed through the installed package, as the `stylelab` command finds it from any directory."""
+    with initialize_config_module(config_module="stylelab.configs", version_base="1.3"):
+        cfg = compose("config", overrides=[f"+experiment=gatys2016/{name}", *overrides], return_hydra_config=hydra)
+    return cfg if hydra else OmegaConf.to_object(cfg)
+
+
+def sweep_params(name: str) -> dict[str, list[str]]:
+    params = compose_experiment(name, *INPUTS.get(name, []), hydra=True).hydra.sweeper.params or {}
+    return {key: value.split(",") if "[" not in value else _split_lists(value) for key, value in params.items()}
+
+
+def _split_lists(value: str) -> list[str]:
+    return [f"[{item}" for item in value.strip()[1:].split(",[")]
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_experiment_composes_and_declares_its_figure(name):
+    cfg = compose_experiment(name, *INPUTS.get(name, []))
+    assert cfg.figure.title.startswith("Gatys et al. 2016, Fig")
+    # what the experiments leave to the defaults is the paper's: avg pooling, L-BFGS, 500 steps, relu4_2
+    assert cfg.model.pooling.value == "avg" and cfg.optimizer.name.value == "lbfgs" and cfg.steps == 500
+    assert name in ("fig1_style", "fig5") or cfg.loss.content_layers == ["relu4_2"]
+
+
+def test_fig1_content_and_style_reconstructions():
+    assert sweep_params("fig1_content") == {"loss.content_layers": [f"[relu{b}_2]" for b in range(1, 6)]}
+    cfg = compose_experiment("fig1_content")
+    assert cfg.loss.style_layers == [] and cfg.init.kind is InitKind.noise and cfg.content == "tubingen"
+    assert cli.settings_from(cfg).style_layers == {}
+    assert sweep_params("fig1_style") == {"loss.style_layers": GROWING}
+    cfg = compose_experiment("fig1_style")
+    assert cfg.loss.content_layers == [] and cfg.init.kind is InitKind.noise and cfg.style == "starry_night"
+
+
+def test_fig3_pairs_each_painting_with_its_ratio():
+    assert sweep_params("fig3") == {"experiment/gatys2016/fig3_panel": list(FIG3_PANELS)}
+    for panel, (style, ratio) in FIG3_PANELS.items():
+        cfg = compose_experiment("fig3", f"experiment/gatys2016/fig3_panel={panel}", "inputs.picasso=/my/femme_nue_assise.jpg")
+        assert cfg.style == style and cfg.content == "tubingen"
+        assert cfg.loss.alpha / cfg.loss.beta == pytest.approx(ratio)
+        assert cfg.figure.inset.value == "bottom_left"
+
+
+def test_fig4_matrix_of_layer_sets_and_ratios():
+    params = sweep_params("fig4")
+    assert params["loss.style_layers"] == GROWING
+    cfg = compose_experiment("fig4")
+    ratios = [cfg.loss.alpha / float(beta) for beta in params["loss.beta"]]
+    assert ratios == pytest.approx([1e-5, 1e-4, 1e-3, 1e-2])
+    assert cfg.style == "composition_vii" and cfg.content == "tubingen"
+    assert (cfg.figure.rows, cfg.figure.cols) == ("loss.style_layers", "loss.beta")
+
+
+def test_fig5_content_layers_at_1e_3():
+    assert sweep_params("fig5") == {"loss.content_layers": ["[relu2_2]", "[relu4_2]"]}
+    cfg = compose_experiment("fig5")
+    assert cfg.loss.alpha / cfg.loss.beta == pytest.approx(1e-3)
+
+
+def test_fig6_starts_from_content_style_and_four_noise_seeds():
+    assert sweep_params("fig6") == {"experiment/gatys2016/fig6_init": list(FIG6_STARTS)}
+    for start, (kind, seed) in FIG6_STARTS.items():
+        cfg = compose_experiment("fig6", f"experiment/gatys2016/fig6_init={start}")
+        assert (cfg.init.kind, cfg.seed) == (kind, seed)
+        assert cfg.loss.alpha / cfg.loss.beta == pytest.approx(1e-3)
+
+
+def test_fig7_photorealistic_needs_two_photos():
+    assert sweep_params("fig7") == {}
+    cfg = compose_experiment("fig7", "inputs.content_photo=day.jpg", "inputs.style_photo=night.jpg")
+    assert (cfg.content, cfg.style) == ("day.jpg", "night.jpg")
+    assert cfg.init.kind is InitKind.content and cfg.loss.alpha / cfg.loss.beta == pytest.approx(1e-2)
+    with initialize_config_module(config_module="stylelab.configs", version_base="1.3"):
+        raw = compose("config", overrides=["+experiment=gatys2016/fig7"])
+    assert cli._missing_keys(OmegaConf.to_container(raw, resolve=False)) == ["inputs.content_photo",
+                                                                           "inputs.style_photo"]
+
+
+@pytest.mark.slow
+def test_experiments_are_found_from_any_directory(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "stylelab.cli", "+experiment=gatys2016/fig4", "--cfg", "job"],
+                          capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": ""})
+    assert proc.returncode == 0, proc.stderr
+    assert "style: composition_vii" in proc.stdout and "rows: loss.style_layers" in proc.stdout
+
+
+@pytest.mark.slow
+def test_missing_user_image_is_one_sentence(tmp_path):
+    proc = run_cli("-m", "+experiment=gatys2016/fig3", "model.weights=random", f"hydra.sweep.dir={tmp_path / 'sw'}")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "stylelab: error: this config needs a value for inputs.picasso: give it on the command line" in proc.stderr
+    assert not [p for p in (tmp_path / "sw").iterdir() if p.is_dir()]
+
+
+# (experiment, extra overrides, expected rows, expected columns)
+RUNS = [
+    ("fig1_content", [], [], [f"relu{b}_2" for b in range(1, 6)]),
+    ("fig1_style", [], [], GROWING_LABELS),
+    ("fig3", ["inputs.picasso={style}"], [], list(FIG3_PANELS)),
+    ("fig4", [], GROWING_LABELS, ["1e-5", "1e-4", "1e-3", "1e-2"]),
+    ("fig5", [], [], ["relu2_2", "relu4_2"]),
+    ("fig6", [], [], list(FIG6_STARTS)),
+    ("fig7", ["inputs.content_photo={content}", "inputs.style_photo={style}"], [], []),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,extra,rows,cols", RUNS, ids=[r[0] for r in RUNS])
+def test_experiment_runs_and_figure_has_its_grid(tmp_path, capsys, name, extra, rows, cols):
+    content, style = make_image(tmp_path / "c.png", (40, 32), seed=1), make_image(tmp_path / "s.png", (32, 40), seed=2)
+    images = [] if name == "fig7" else [f"content={content}", f"style={style}"]  # the samples would need network
+    sweep = tmp_path / "sweep"
+    proc = run_cli("-m", f"+experiment=gatys2016/{name}", "model.weights=random", "image.size=32", "steps=2",
+                   "log.progress=false", *images, *(e.format(content=content, style=style) for e in extra),
+                   f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 0, proc.stderr
+    jobs = [p for p in sweep.iterdir() if (p / "final.png").is_file()]
+    assert len(jobs) == max(len(rows), 1) * max(len(cols), 1)
+
+    cli.figure_main([str(sweep)])
+    assert f"({max(len(rows), 1)} x {max(len(cols), 1)} grid" in capsys.readouterr().out
+    with Image.open(sweep / "figure.png") as im:
+        text = dict(im.text)
+    assert json.loads(text["stylelab:rows"])["labels"] == rows
+    assert json.loads(text["stylelab:cols"])["labels"] == cols
+    assert text["Title"].startswith("Gatys et al. 2016, Fig")
