@@ -99,9 +99,10 @@ def load(run_dir: Path, expected: dict) -> Checkpoint:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for truncated or foreign files
         raise StyleLabError(f"cannot resume from '{path}': it is not a readable checkpoint ({_first_line(exc)})") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+    fields = ("fingerprint", "image", "step", "optimizer", "previous_loss", "seconds", "rng")
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT or not all(k in payload for k in fields):
         raise StyleLabError(f"cannot resume from '{path}': it is not a stylelab checkpoint")
-    _check_fingerprint(path, payload.get("fingerprint", {}), expected)
+    _check_fingerprint(path, payload["fingerprint"], expected)
     image = payload["image"]
     height, width = expected.get("image height x width", image.shape[-2:])
     if tuple(image.shape) != (1, 3, height, width):
@@ -152,8 +153,8 @@ class StopSignals:
             signal.signal(sig, handler)
 
     def _handle(self, signum: int, frame) -> None:
-        if self.caught == signal.SIGINT and signum == signal.SIGINT:
-            raise KeyboardInterrupt  # Ctrl-C twice: stop now, without a checkpoint
+        if self.caught is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # Ctrl-C while already stopping: stop now, without a checkpoint
         if self.caught is None:
             self.caught = signum
 

@@ -18,7 +18,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from stylelab import checkpoint, config, images
+from stylelab import checkpoint, config, images, normalize
 from stylelab.api import Settings, prepare
 from stylelab.errors import StyleLabError
 from stylelab.monitor import Progress, SaveCheckpoint, SaveEvery, TensorBoard
@@ -231,8 +231,6 @@ def main() -> None:
 
 def normalize_main(argv: list[str] | None = None) -> None:
     """`stylelab-normalize`: the paper's normalised VGG19 (argparse; the work is in stylelab.normalize)."""
-    from stylelab import normalize
-
     warnings.simplefilter("default")
     warnings.formatwarning = lambda msg, cat, *args, **kwargs: f"stylelab-normalize: warning: {msg}\n"
     try:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import textwrap
 import warnings
 from dataclasses import dataclass
 from pathlib import Path

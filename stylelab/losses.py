@@ -19,9 +19,12 @@ import torch.nn as nn
 def gram(features: torch.Tensor) -> torch.Tensor:
     """(B, N, H, W) -> (B, N, N), G = F F^T over the M = H*W positions, one matmul."""
     b, n, h, w = features.shape
-    f = features.reshape(b, n, h * w)  # (B, N, M)
     # float32 for the sums even under autocast: M can be 10^6 positions
-    f = f.float()
+    if n > 1 and features.is_contiguous(memory_format=torch.channels_last):
+        # NHWC memory is already (B, M, N) row-major: a view, no copy of the activations
+        f = features.permute(0, 2, 3, 1).reshape(b, h * w, n).float()  # (B, M, N)
+        return torch.bmm(f.transpose(1, 2), f)  # (B, N, N)
+    f = features.reshape(b, n, h * w).float()  # (B, N, M)
     return torch.bmm(f, f.transpose(1, 2))  # (B, N, N)
 
 

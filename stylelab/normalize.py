@@ -15,6 +15,7 @@ file is written in float32, where such a filter's responses are rounding noise i
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,9 +23,10 @@ import torch
 from PIL import Image
 
 from stylelab import formats, images
+from stylelab.api import resolve_device
 from stylelab.errors import StyleLabError
 from stylelab.formats import InputConvention
-from stylelab.vgg import LAYER_NAMES, LAYERS, VGGFeatures
+from stylelab.vgg import LAYER_NAMES, LAYERS, VGGFeatures, load_weights
 
 CONVS = tuple(name for name in LAYER_NAMES if name.startswith("conv"))
 
@@ -126,11 +128,6 @@ def save_normalized(path: str | Path, result: Normalized, convention: InputConve
 
 def main(argv: list[str] | None = None) -> Path:
     """`stylelab-normalize` (cli.normalize_main maps a StyleLabError to one line and exit code 2)."""
-    import argparse  # only the command needs it
-
-    from stylelab.api import resolve_device
-    from stylelab.vgg import load_weights
-
     parser = argparse.ArgumentParser(
         prog="stylelab-normalize",
         description="Write the paper's normalised VGG19: each conv filter rescaled so that its mean rectified "
@@ -138,10 +135,10 @@ def main(argv: list[str] | None = None) -> Path:
         "The output loads with model.weights=<out>, with the right input convention and no other flag.",
     )
     parser.add_argument("--weights", default="imagenet", help="imagenet, random (tests only) or a .pth/.mat file")
-    parser.add_argument("--format", default="auto", choices=formats.FORMATS, help="how the weights file wants its input")
+    parser.add_argument("--format", default="auto", choices=formats.FORMATS, help="the input the weights expect")
     parser.add_argument("--images", nargs="+", required=True, help="image files and/or folders of images")
     parser.add_argument("--size", type=int, default=256, help="longest side the images are scaled to (default 256)")
-    parser.add_argument("--pooling", default="max", choices=("max", "avg"), help="pooling while measuring (default max)")
+    parser.add_argument("--pooling", default="max", choices=("max", "avg"), help="while measuring (default max)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--seed", type=int, default=0, help="for --weights random")
     parser.add_argument("--out", default="vgg19-normalised.pth", help="output file (default vgg19-normalised.pth)")
@@ -154,7 +151,7 @@ def main(argv: list[str] | None = None) -> Path:
     note = f"mean rectified response 1 over {len(pictures)} images at longest side {args.size}, {args.pooling} pooling"
     out = save_normalized(args.out, result, loaded.convention, loaded.format, note)
 
-    low = min(float(m[m > 0].min()) for m in result.means.values() if (m > 0).any())
+    low = min((float(m[m > 0].min()) for m in result.means.values() if (m > 0).any()), default=0.0)
     high = max(float(m.max()) for m in result.means.values())
     dead = ", ".join(f"{name} {n}" for name, n in result.dead.items() if n) or "none"
     print(

@@ -196,7 +196,8 @@ def load_weights(weights: str, *, format: str = "auto", seed: int = 0, progress:
     if weights in ("imagenet", "random"):
         if format not in ("auto", "torchvision"):
             raise StyleLabError(
-                f"model.weights={weights} is torchvision's VGG19, so model.format must be auto or torchvision, not {format}"
+                f"model.weights={weights} is torchvision's VGG19, so model.format must be auto or torchvision, "
+                f"not {format}"
             )
         if weights == "imagenet":
             state = features_state_dict(_imagenet_state_dict(progress), "torchvision's ImageNet VGG19")

@@ -1,5 +1,6 @@
 """Checkpoints: exact resume (trainer and CLI), TensorBoard continuity, SIGTERM, refusing bad checkpoints."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -71,6 +72,23 @@ def test_on_state_reports_every_update_and_a_resumed_run_counts_on(problem):
     more = optimize(result.image, model, loss, steps=5, state=result.state, on_state=lambda i, s: seen.append(s.step))
     assert seen[3:] == [4, 5] and more.steps_done == 5
     assert more.seconds >= result.seconds  # time adds up over the runs
+
+
+def test_signals_wait_for_the_step_then_go_to_the_handler_that_was_there():
+    calls = []
+    previous = signal.signal(signal.SIGUSR2, lambda signum, frame: calls.append(signum))  # as submitit's
+    try:
+        with checkpoint.StopSignals() as stop:
+            assert stop.reason() is None
+            os.kill(os.getpid(), signal.SIGUSR2)
+            assert stop.reason() == "stopped by SIGUSR2" and calls == []  # held back, not handled yet
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while stopping: at once
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        stop.pass_on()
+        assert calls == [signal.SIGUSR2]
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
 
 
 # ------------------------------------------------------------------ the CLI

@@ -12,7 +12,7 @@ from PIL import Image
 
 import stylelab.cli as cli
 from stylelab.config import InitKind
-from conftest import REPO, make_image, run_cli
+from conftest import make_image, run_cli
 
 EXPERIMENTS = ["fig1_content", "fig1_style", "fig3", "fig4", "fig5", "fig6", "fig7"]
 GROWING = ["[relu1_1]", "[relu1_1,relu2_1]", "[relu1_1,relu2_1,relu3_1]", "[relu1_1,relu2_1,relu3_1,relu4_1]",

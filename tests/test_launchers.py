@@ -1,5 +1,6 @@
 """Launcher presets: configs/hydra/launcher/{local_parallel,slurm}.yaml compose, and a parallel joblib sweep runs."""
 
+import csv
 import importlib.util
 import re
 
@@ -7,6 +8,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from stylelab import summary
 from conftest import REPO, run_cli
 from test_cli import SMOKE, hparams_of
 
@@ -61,3 +63,5 @@ def test_joblib_sweep_runs_two_jobs_in_two_processes(tmp_path, content_png, styl
         # event files are named ...tfevents.<time>.<host>.<pid>.<n>: the pid of the process that ran the job
         pids |= {p.name.split(".")[-2] for p in (job / "tb").glob("events*")}
     assert len(pids) == 2
+    table = list(csv.DictReader(summary.summarize(sweep)["csv"].open()))
+    assert [(row["status"], row["steps done"]) for row in table] == [("done", "3"), ("done", "3")]

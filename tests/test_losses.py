@@ -62,3 +62,11 @@ def test_loss_is_zero_at_the_targets():
     f = {"x": torch.rand(1, 4, 3, 3)}
     loss = StyleTransferLoss(f, f, {"x": 1.0}, {"x": 1.0}, alpha=1.0, beta=1.0)
     assert loss(f, torch.zeros(1, 3, 3, 3)).total.item() == 0.0
+
+
+def test_gram_is_the_same_for_channels_last_memory():
+    f = torch.randn(2, 8, 5, 7, generator=torch.Generator().manual_seed(4))
+    nhwc = f.contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(gram(nhwc), gram(f))
+    expected = torch.einsum("bihw,bjhw->bij", f, f)
+    torch.testing.assert_close(gram(f), expected)

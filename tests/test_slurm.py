@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -48,9 +49,10 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+def cluster():
     """The environment (SLURM_CONF, PATH with the sacct stand-in) of a fresh local cluster."""
-    state = tmp_path_factory.mktemp("slurm")
+    # not under pytest's tmp folder: munged wants every folder above its socket open to all (it is 0700)
+    state = Path(tempfile.mkdtemp(prefix="stylelab-slurm-", dir="/tmp"))
     env = {**os.environ, "PATH": f"{SCRIPTS / 'bin'}{os.pathsep}{_SBIN}",
            "SLURM_LOCAL_CTLD_PORT": str(_free_port()), "SLURM_LOCAL_SLURMD_PORT": str(_free_port())}
     up = subprocess.run([str(SCRIPTS / "up.sh"), str(state)], capture_output=True, text=True, env=env, timeout=120)
@@ -60,6 +62,7 @@ def cluster(tmp_path_factory):
         yield env
     finally:
         subprocess.run([str(SCRIPTS / "down.sh"), str(state)], capture_output=True, env=env, timeout=120)
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def tb(job: Path) -> EventAccumulator:
@@ -91,7 +94,7 @@ def test_four_job_alpha_beta_sweep_runs_on_slurm(cluster, tmp_path, content_png,
 
 
 def test_preempted_job_checkpoints_requeues_and_resumes_exactly(cluster, tmp_path, content_png, style_png):
-    steps = 400
+    steps = 200  # long enough that the signal lands mid-run, at about 20 ms a step on an idle CPU
     common = [f"content={content_png}", f"style={style_png}", *SMOKE, *SHALLOW, f"steps={steps}", "log.every=20"]
     sweep = tmp_path / "sweep"
     launcher = subprocess.Popen(
