@@ -67,17 +67,19 @@ def run_case(size: int, optimizer: str, device: str, steps: int, repeats: int, w
             t_short = _time(lambda: trainer_steps(warmup), 1)
             return (t_long - t_short) / steps
 
-        step_times = [per_step() for _ in range(repeats)]
+        net, normalize = p.extractor.net, p.extractor.normalize
+        x = p.init.detach().clone().requires_grad_(True)
 
-    net, normalize = p.extractor.net, p.extractor.normalize
-    x = p.init.detach().clone().requires_grad_(True)
+        def floor_step() -> None:
+            x.grad = None
+            net(normalize(x)).sum().backward()
 
-    def floor_step() -> None:
-        x.grad = None
-        net(normalize(x)).sum().backward()
-
-    _time(floor_step, warmup)
-    floor_times = [_time(floor_step, steps) for _ in range(repeats)]
+        _time(floor_step, warmup)
+        # interleaved, so a slow spell of a shared machine hits both figures alike
+        step_times, floor_times = [], []
+        for _ in range(repeats):
+            step_times.append(per_step())
+            floor_times.append(_time(floor_step, steps))
 
     step, floor = statistics.median(step_times), statistics.median(floor_times)
     if p.device.type == "cuda":
@@ -103,7 +105,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                        help="a stylelab.Settings field for every case, e.g. channels_last=false, precision=bf16")
+                        help="a stylelab.Settings field for every case, e.g. channels_last=false, compile=true")
     parser.add_argument("--json", type=Path, help="append one JSON line per case to this file")
     parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: run one case, print its JSON
     args = parser.parse_args()

@@ -93,7 +93,6 @@ def settings_from(cfg: config.StyleLabConfig) -> Settings:
         device=cfg.device.value,
         seed=cfg.seed,
         channels_last=cfg.channels_last,
-        precision=cfg.precision.value,
         compile=cfg.compile,
         tf32=cfg.tf32,
     )

@@ -40,11 +40,6 @@ class LineSearch(Enum):
     strong_wolfe = "strong_wolfe"
 
 
-class Precision(Enum):
-    fp32 = "fp32"
-    bf16 = "bf16"
-
-
 class WeightFormat(Enum):
     auto = "auto"
     torchvision = "torchvision"
@@ -126,7 +121,6 @@ class StyleLabConfig:
     save_every: int = 0  # write step_NNNNN.png every N steps (0 = never)
     checkpoint_every: int = 0  # write checkpoint.pt every N steps (0 = only when stopped by a signal)
     resume: Optional[str] = None  # a run dir: continue that run from its checkpoint.pt, in that dir
-    precision: Precision = Precision.fp32  # bf16: autocast for the VGG, Grams and loss sums in float32
     compile: bool = False  # torch.compile the feature extractor
     channels_last: bool = True  # NHWC activations (faster convolutions)
     tf32: bool = True  # CUDA only: TF32 convolutions (Grams stay full float32)

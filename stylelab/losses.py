@@ -16,16 +16,34 @@ import torch
 import torch.nn as nn
 
 
+class _Gram(torch.autograd.Function):
+    """G = F F^T whose backward is one matmul, dF = (dG + dG^T) F, where autograd's bmm would do two."""
+
+    @staticmethod
+    def forward(ctx, f: torch.Tensor, positions_first: bool) -> torch.Tensor:
+        ctx.save_for_backward(f)
+        ctx.positions_first = positions_first
+        if positions_first:  # f is (B, M, N)
+            return torch.bmm(f.transpose(1, 2), f)  # (B, N, N)
+        return torch.bmm(f, f.transpose(1, 2))  # f is (B, N, M) -> (B, N, N)
+
+    @staticmethod
+    def backward(ctx, dg: torch.Tensor):
+        (f,) = ctx.saved_tensors
+        sym = dg + dg.transpose(1, 2)  # (B, N, N)
+        return (torch.bmm(f, sym) if ctx.positions_first else torch.bmm(sym, f)), None
+
+
 def gram(features: torch.Tensor) -> torch.Tensor:
     """(B, N, H, W) -> (B, N, N), G = F F^T over the M = H*W positions, one matmul."""
     b, n, h, w = features.shape
-    # float32 for the sums even under autocast: M can be 10^6 positions
+    # at least float32 for the sums (a caller may pass half-precision responses): M can be 10^6 positions
+    if features.dtype in (torch.float16, torch.bfloat16):
+        features = features.float()
     if n > 1 and features.is_contiguous(memory_format=torch.channels_last):
         # NHWC memory is already (B, M, N) row-major: a view, no copy of the activations
-        f = features.permute(0, 2, 3, 1).reshape(b, h * w, n).float()  # (B, M, N)
-        return torch.bmm(f.transpose(1, 2), f)  # (B, N, N)
-    f = features.reshape(b, n, h * w).float()  # (B, N, M)
-    return torch.bmm(f, f.transpose(1, 2))  # (B, N, N)
+        return _Gram.apply(features.permute(0, 2, 3, 1).reshape(b, h * w, n), True)
+    return _Gram.apply(features.reshape(b, n, h * w), False)
 
 
 def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -70,3 +70,12 @@ def test_gram_is_the_same_for_channels_last_memory():
     torch.testing.assert_close(gram(nhwc), gram(f))
     expected = torch.einsum("bihw,bjhw->bij", f, f)
     torch.testing.assert_close(gram(f), expected)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_gram_gradient_is_exact(channels_last):
+    f = torch.randn(1, 4, 3, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    if channels_last:
+        f = f.contiguous(memory_format=torch.channels_last)
+    f.requires_grad_(True)
+    assert torch.autograd.gradcheck(gram, (f,))
