@@ -221,17 +221,20 @@ def app(dict_cfg: DictConfig) -> None:
         sys.exit(130)
 
 
-def main() -> None:
+def _one_line_warnings(prog: str) -> None:
+    """Library warnings (random weights, ...) print as one sentence, without Python's source line."""
     warnings.simplefilter("default")
-    # "UserWarning: ..." from library code is printed without its source line, as one sentence
-    warnings.formatwarning = lambda msg, cat, *args, **kwargs: f"stylelab: warning: {msg}\n"
+    warnings.formatwarning = lambda msg, cat, *args, **kwargs: f"{prog}: warning: {msg}\n"
+
+
+def main() -> None:
+    _one_line_warnings("stylelab")
     app()
 
 
 def normalize_main(argv: list[str] | None = None) -> None:
     """`stylelab-normalize`: the paper's normalised VGG19 (argparse; the work is in stylelab.normalize)."""
-    warnings.simplefilter("default")
-    warnings.formatwarning = lambda msg, cat, *args, **kwargs: f"stylelab-normalize: warning: {msg}\n"
+    _one_line_warnings("stylelab-normalize")
     try:
         normalize.main(argv)
     except StyleLabError as exc:
@@ -260,8 +263,7 @@ def figure_main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, metavar="PATH", help="the PNG to write (default: SWEEP/figure.png)")
     args = parser.parse_args(argv)
 
-    warnings.simplefilter("default")
-    warnings.formatwarning = lambda msg, cat, *args, **kwargs: f"stylelab-figure: warning: {msg}\n"
+    _one_line_warnings("stylelab-figure")
     try:
         fig = figures.sweep_figure(args.sweep, args.rows, args.cols, args.inset, args.title)
         out = figures.save_figure(fig, args.out or args.sweep / "figure.png", source=args.sweep.resolve())
