@@ -157,10 +157,17 @@ def _axis_labels(key: str | None, values: list, jobs: list[Job | None]) -> list[
     return labels
 
 
-def axis_name(key: str | None) -> str:
-    if key in _RATIO_KEYS:
+def axis_name(key: str | None, ratios: bool = True) -> str:
+    if ratios and key in _RATIO_KEYS:
         return "alpha/beta"
     return (key or "").rsplit("/", 1)[-1]
+
+
+def axes_caption(layout: "Layout", ratios: bool = True) -> str:
+    """'rows: alpha/beta, columns: loss.style_layers' (empty when nothing is swept)."""
+    axes = [f"rows: {axis_name(layout.row_key, ratios)}" if layout.row_key else "",
+            f"columns: {axis_name(layout.col_key, ratios)}" if layout.col_key else ""]
+    return ", ".join(a for a in axes if a)
 
 
 # ---------------------------------------------------------------- layout
@@ -192,8 +199,11 @@ def find_key(jobs: list[Job], key: str) -> str:
     return matches[0]
 
 
-def arrange(jobs: list[Job], rows: str | None = None, cols: str | None = None) -> Layout:
-    """Put every job into the cell of its (rows, cols) values; without keys, take the swept ones."""
+def arrange(jobs: list[Job], rows: str | None = None, cols: str | None = None, *, ratios: bool = True) -> Layout:
+    """Put every job into the cell of its (rows, cols) values; without keys, take the swept ones.
+
+    ratios: label alpha or beta by alpha/beta as the paper does; False labels them by their own values.
+    """
     rows = find_key(jobs, rows) if rows else None
     cols = find_key(jobs, cols) if cols else None
     if rows is None and cols is None:
@@ -222,7 +232,8 @@ def arrange(jobs: list[Job], rows: str | None = None, cols: str | None = None) -
         cells[r][c] = job
 
     def first_jobs(axis_values, pick):
-        return [next((j for j in jobs if pick(j) == v), None) for v in axis_values]
+        # the job gives label() its alpha and beta; without it the raw value is shown
+        return [next((j for j in jobs if pick(j) == v), None) if ratios else None for v in axis_values]
 
     row_labels = _axis_labels(rows, row_values, first_jobs(row_values, lambda j: j.overrides.get(rows)))
     col_labels = _axis_labels(cols, col_values, first_jobs(col_values, lambda j: j.overrides.get(cols)))
@@ -383,10 +394,9 @@ def sweep_figure(
     layout = arrange(jobs, rows, cols)
     if title is None:
         title = declared.get("title") or Path(sweep).resolve().name
-        axes = [f"rows: {axis_name(layout.row_key)}" if layout.row_key else "",
-                f"columns: {axis_name(layout.col_key)}" if layout.col_key else ""]
-        if not declared.get("title") and any(axes):
-            title = f"{title} ({', '.join(a for a in axes if a)})"
+        caption = axes_caption(layout)
+        if not declared.get("title") and caption:
+            title = f"{title} ({caption})"
     picture = grid(load_cells(layout, inset), layout.row_labels, layout.col_labels, title)
     finished = sum(job.final is not None for job in jobs)
     return Figure(picture, layout, title, finished, len(jobs))

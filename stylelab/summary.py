@@ -147,17 +147,10 @@ def contact_sheet(jobs: list[figures.Job], title: str):
     raw override values (the paper figures' alpha/beta ratio labels would hide which of the two changed)."""
     keys = figures.swept_keys(jobs)
     if len(keys) <= 2:
-        layout = figures.arrange(jobs)
-
-        def labels(key, lines):
-            firsts = [next(job for job in line if job is not None) for line in lines]
-            return [figures.label(key, job.overrides.get(key)) for job in firsts] if key else []
-
-        columns = [list(col) for col in zip(*layout.cells)]
-        names = [f"rows: {layout.row_key}" if layout.row_key else "", f"columns: {layout.col_key}" if layout.col_key else ""]
-        heading = f"{title} ({', '.join(n for n in names if n)})" if any(names) else title
-        return figures.grid(figures.load_cells(layout), labels(layout.row_key, layout.cells),
-                            labels(layout.col_key, columns), heading)
+        layout = figures.arrange(jobs, ratios=False)
+        caption = figures.axes_caption(layout, ratios=False)
+        heading = f"{title} ({caption})" if caption else title
+        return figures.grid(figures.load_cells(layout), layout.row_labels, layout.col_labels, heading)
     row_labels = [", ".join(f"{k}={figures.label(k, job.overrides.get(k))}" for k in keys) for job in jobs]
     cells = figures.load_cells(figures.Layout(None, None, [], [], [[job] for job in jobs]))
     return figures.grid(cells, row_labels, [], title)
