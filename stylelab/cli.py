@@ -13,12 +13,13 @@ import signal
 import sys
 import warnings
 from pathlib import Path
+from typing import Callable
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from stylelab import checkpoint, config, images, normalize
+from stylelab import checkpoint, config, images, normalize, summary
 from stylelab.api import Settings, prepare
 from stylelab.errors import StyleLabError
 from stylelab.monitor import Progress, SaveCheckpoint, SaveEvery, TensorBoard
@@ -232,14 +233,24 @@ def main() -> None:
     app()
 
 
+def _tool(prog: str, work: Callable[[], object]) -> None:
+    """Run a stylelab-* command: one-line warnings, and a user mistake as one sentence with exit code 2."""
+    _one_line_warnings(prog)
+    try:
+        work()
+    except StyleLabError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(EXIT_USER_ERROR)
+
+
 def normalize_main(argv: list[str] | None = None) -> None:
     """`stylelab-normalize`: the paper's normalised VGG19 (argparse; the work is in stylelab.normalize)."""
-    _one_line_warnings("stylelab-normalize")
-    try:
-        normalize.main(argv)
-    except StyleLabError as exc:
-        print(f"stylelab-normalize: error: {exc}", file=sys.stderr, flush=True)
-        sys.exit(EXIT_USER_ERROR)
+    _tool("stylelab-normalize", lambda: normalize.main(argv))
+
+
+def summary_main(argv: list[str] | None = None) -> None:
+    """`stylelab-summary SWEEP`: a sweep's table and contact sheet (the work is in stylelab.summary)."""
+    _tool("stylelab-summary", lambda: summary.main(argv))
 
 
 def figure_main(argv: list[str] | None = None) -> None:
@@ -263,17 +274,15 @@ def figure_main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, metavar="PATH", help="the PNG to write (default: SWEEP/figure.png)")
     args = parser.parse_args(argv)
 
-    _one_line_warnings("stylelab-figure")
-    try:
+    def make_figure() -> None:
         fig = figures.sweep_figure(args.sweep, args.rows, args.cols, args.inset, args.title)
         out = figures.save_figure(fig, args.out or args.sweep / "figure.png", source=args.sweep.resolve())
         figures.add_to_tensorboard(fig, args.sweep / "tb_figure")
-    except StyleLabError as exc:
-        print(f"stylelab-figure: error: {exc}", file=sys.stderr, flush=True)
-        sys.exit(EXIT_USER_ERROR)
-    rows, cols = fig.layout.shape
-    print(f"stylelab-figure: wrote {out} ({rows} x {cols} grid; {fig.finished} of {fig.total} jobs finished; "
-          f"TensorBoard: {args.sweep / 'tb_figure'})", flush=True)
+        rows, cols = fig.layout.shape
+        print(f"stylelab-figure: wrote {out} ({rows} x {cols} grid; {fig.finished} of {fig.total} jobs finished; "
+              f"TensorBoard: {args.sweep / 'tb_figure'})", flush=True)
+
+    _tool("stylelab-figure", make_figure)
 
 
 if __name__ == "__main__":

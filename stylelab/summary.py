@@ -11,12 +11,10 @@ import argparse
 import csv
 import io
 import logging
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from stylelab import figures, images
-from stylelab.errors import StyleLabError
 
 # summary/<name> of each run: total = alpha content + beta style + tv_weight tv; the other three unweighted
 LOSSES = ("total", "content", "style", "tv")
@@ -189,11 +187,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("sweep", type=Path, help="the sweep folder (hydra.sweep.dir)")
     parser.add_argument("--out", type=Path, metavar="DIR", help="where to write the three files (default: SWEEP)")
     args = parser.parse_args(argv)
-    try:
-        written = summarize(args.sweep, args.out)
-    except StyleLabError as exc:
-        print(f"stylelab-summary: error: {exc}", file=sys.stderr, flush=True)
-        sys.exit(2)
+    written = summarize(args.sweep, args.out)  # cli.summary_main turns a StyleLabError into one line, exit 2
     for what, path in written.items():
         print(f"stylelab-summary: wrote {path} ({what})")
 

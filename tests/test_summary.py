@@ -92,7 +92,7 @@ def test_command_line_and_its_errors(sweep, tmp_path, capsys):
     assert capsys.readouterr().out.splitlines()[0] == f"stylelab-summary: wrote {tmp_path / 'summary.csv'} (csv)"
     assert {p.name for p in tmp_path.iterdir()} == {"summary.csv", "summary.md", "contact_sheet.png"}
     with pytest.raises(SystemExit) as exit_:
-        summary.main([str(tmp_path / "nope")])
+        cli.summary_main([str(tmp_path / "nope")])
     assert exit_.value.code == 2
     assert capsys.readouterr().err.strip() == (
         f"stylelab-summary: error: '{tmp_path / 'nope'}' is not a folder; give the sweep folder that `stylelab -m` printed"
