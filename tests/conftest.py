@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,22 @@ OFFLINE_ENV = {
     "no_proxy": "",
     "NO_PROXY": "",
 }
+
+
+def signal_mid_run(args: list[str], run_dir: Path, sig: int, settle: float) -> subprocess.CompletedProcess:
+    """Start `stylelab ARGS hydra.run.dir=RUN_DIR`, wait for its first TensorBoard events and `settle` more
+    seconds (so it is inside the loop), send it `sig` and wait for it to end."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stylelab.cli", *args, f"hydra.run.dir={run_dir}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+    )
+    deadline = time.time() + 120
+    while not list((run_dir / "tb").glob("events*")) and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(settle)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def run_cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -2,9 +2,6 @@
 
 import os
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
 import torch
@@ -14,9 +11,9 @@ import stylelab.cli as cli
 from stylelab import checkpoint
 from stylelab.errors import StyleLabError
 from stylelab.losses import StyleTransferLoss
-from stylelab.trainer import LoopState, OptimizerSpec, initial_image, optimize
+from stylelab.trainer import OptimizerSpec, initial_image, optimize
 from stylelab.vgg import VGGFeatures, features_state_dict, random_state_dict
-from conftest import REPO
+from conftest import signal_mid_run
 from test_cli import SMOKE, compose_cfg
 
 # ------------------------------------------------------------------ the loop
@@ -222,16 +219,8 @@ def test_resume_on_the_command_line_goes_on_in_the_resumed_folder(tmp_path, cont
 def test_sigterm_saves_a_checkpoint_that_resumes_exactly(tmp_path, content_png, style_png):
     common = [f"content={content_png}", f"style={style_png}", *SMOKE, *SHALLOW, "steps=150", "log.every=10"]
     run_dir = tmp_path / "run"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "stylelab.cli", *common, f"hydra.run.dir={run_dir}"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
-    )
-    deadline = time.time() + 120
-    while not list((run_dir / "tb").glob("events*")) and time.time() < deadline:
-        time.sleep(0.1)
-    time.sleep(0.5)
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=120)
+    proc = signal_mid_run(common, run_dir, signal.SIGTERM, settle=0.5)
+    out, err = proc.stdout, proc.stderr
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert "Traceback" not in err and "stopped by SIGTERM after" in out
     assert not [p for p in run_dir.rglob("*") if p.name.endswith(".tmp")]  # nothing half-written

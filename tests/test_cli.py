@@ -2,9 +2,6 @@
 
 import re
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -15,7 +12,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 import stylelab.cli as cli
 from stylelab.errors import StyleLabError
-from conftest import OFFLINE_ENV, REPO, run_cli
+from conftest import OFFLINE_ENV, REPO, run_cli, signal_mid_run
 
 SMOKE = ["model.weights=random", "image.size=48", "log.progress=false"]
 PAPER_STYLE = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
@@ -174,17 +171,9 @@ def test_same_seed_same_bytes(tmp_path, content_png, style_png):
 @pytest.mark.slow
 def test_ctrl_c_saves_the_current_image(tmp_path, content_png, style_png):
     run_dir = tmp_path / "run"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "stylelab.cli", f"content={content_png}", f"style={style_png}", *SMOKE,
-         "steps=100000", f"hydra.run.dir={run_dir}"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
-    )
-    deadline = time.time() + 60
-    while not list((run_dir / "tb").glob("events*")) and time.time() < deadline:
-        time.sleep(0.2)
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    args = [f"content={content_png}", f"style={style_png}", *SMOKE, "steps=100000"]
+    proc = signal_mid_run(args, run_dir, signal.SIGINT, settle=1.0)
+    out, err = proc.stdout, proc.stderr
     assert proc.returncode == 0, err
     assert re.search(r"wrote .*final\.png after \d+ steps .*\(interrupted after \d+ steps\)", out)
     assert "Traceback" not in err
