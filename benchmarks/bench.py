@@ -1,13 +1,18 @@
 """Seconds per optimisation step of stylelab's trainer against the floor (one forward + backward of the
-same truncated VGG19 to the input alone), per image size and optimizer, with peak memory.
+same truncated VGG19 to the input alone), per image size, optimizer and style loss, with peak memory.
 
-    python benchmarks/bench.py                               # 128, 256, 512 px; lbfgs, adam; cpu (+cuda)
-    python benchmarks/bench.py --sizes 2048 --optimizers lbfgs --steps 1 --repeats 1    # memory check
-    python benchmarks/bench.py --json results.jsonl          # one JSON line per case, to compare runs
+    python benchmarks/bench.py                                   # 128, 256, 512 px; lbfgs, adam; gram; cpu (+cuda)
+    python benchmarks/bench.py --sizes 256 512 --optimizers lbfgs --losses gram mean_std w2 sliced_w2
+    python benchmarks/bench.py --sizes 256 512 --optimizers lbfgs --against /path/to/older/checkout
+    python benchmarks/bench.py --sizes 2048 --optimizers lbfgs --steps 1 --rounds 1      # memory check
+    python benchmarks/bench.py --json results.jsonl              # one JSON line per case, to compare runs
 
-Each case runs in its own subprocess so peak RSS belongs to that case alone. Random weights (the cost does
-not depend on the values) and generated images at the exact size; logging at the CLI's default cadence
-(TensorBoard scalars every 10 steps, image every 50) into a temporary folder.
+Each case runs in its own subprocess, so peak RSS belongs to that case alone, and the cases take turns
+over --rounds rounds (figures are medians), so a slow spell of a shared machine hits them all alike.
+--against DIR times the same cases with the stylelab checkout in DIR (its own benchmarks/bench.py --case,
+gram only) in the same rounds: "before" rows. Random weights (the cost does not depend on the values) and
+generated images at the exact size; logging at the CLI's default cadence (TensorBoard scalars every 10
+steps, image every 50) into a temporary folder.
 """
 
 from __future__ import annotations
@@ -38,107 +43,127 @@ def _time(fn, n: int) -> float:
     return (time.perf_counter() - start) / n
 
 
-def run_case(size: int, optimizer: str, device: str, steps: int, repeats: int, warmup: int, options: dict) -> dict:
-    from stylelab.api import Settings, prepare
-    from stylelab.monitor import TensorBoard
-    from stylelab.trainer import OptimizerSpec, optimize
+def run_case(size: int, optimizer: str, loss: str, device: str, steps: int, warmup: int, options: list[str]) -> dict:
+    from stylelab import api, build
+    from stylelab.callbacks import TensorBoard
+    from stylelab.loop import optimize
 
     warnings.simplefilter("ignore")  # the random-weights warning: known, costs nothing here
     gen = torch.Generator().manual_seed(0)
     h = size * 3 // 4  # the default job's aspect (Tübingen, 4:3)
-    content, style = torch.rand(3, h, size, generator=gen), torch.rand(3, h, size, generator=gen)
-    lr = 1.0 if optimizer == "lbfgs" else 0.02
-    settings = Settings(size=size, steps=steps, weights="random", device=device,
-                        optimizer=OptimizerSpec(optimizer, lr=lr), **options)
-    p = prepare(content, style, settings, progress=False)
-    if p.device.type == "cuda":
+    pictures = {"content": torch.rand(3, h, size, generator=gen), "style": torch.rand(3, h, size, generator=gen)}
+    cfg = api.compose("model.weights=random", f"image.size={size}", f"optimizer={optimizer}", f"loss/style={loss}",
+                      f"device={device}", "log.progress=false", *options)
+    built = build.build(cfg, pictures=pictures, progress=False)
+    if built.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
 
     with tempfile.TemporaryDirectory() as tmp:
         def trainer_steps(n: int) -> None:
             tb = TensorBoard(Path(tmp) / f"tb{time.monotonic_ns()}", steps=n, every=10, image_every=50)
-            optimize(p.init, p.features, p.loss, steps=n, optimizer=settings.optimizer, callbacks=[tb])
+            optimize(built.init, built.features, built.objective, steps=n, optimizer=built.optimizer, callbacks=[tb])
             tb.close()
 
         # the trainer's per-step time: (time of warmup+steps) - (time of warmup) removes the fixed costs
         # (optimizer creation, the final evaluation, writer start-up) from the per-step figure
-        def per_step() -> float:
-            t_long = _time(lambda: trainer_steps(warmup + steps), 1)
-            t_short = _time(lambda: trainer_steps(warmup), 1)
-            return (t_long - t_short) / steps
+        t_long = _time(lambda: trainer_steps(warmup + steps), 1)
+        t_short = _time(lambda: trainer_steps(warmup), 1)
+        step = (t_long - t_short) / steps
 
-        net, normalize = p.extractor.net, p.extractor.normalize
-        x = p.init.detach().clone().requires_grad_(True)
+        net, normalize = built.extractor.net, built.extractor.normalize
+        x = built.init.detach().clone().requires_grad_(True)
 
         def floor_step() -> None:
             x.grad = None
             net(normalize(x)).sum().backward()
 
         _time(floor_step, warmup)
-        # interleaved, so a slow spell of a shared machine hits both figures alike
-        step_times, floor_times = [], []
-        for _ in range(repeats):
-            step_times.append(per_step())
-            floor_times.append(_time(floor_step, steps))
+        floor = _time(floor_step, steps)
 
-    step, floor = statistics.median(step_times), statistics.median(floor_times)
-    if p.device.type == "cuda":
-        peak_mb = torch.cuda.max_memory_allocated() / 2**20
-        memory = "cuda_max_memory_allocated_mb"
+    if built.device.type == "cuda":
+        peak_mb, memory = torch.cuda.max_memory_allocated() / 2**20, "cuda_max_memory_allocated_mb"
     else:
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-        memory = "peak_rss_mb"
+        peak_mb, memory = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "peak_rss_mb"  # KiB on Linux
     return {
-        "size": size, "height": h, "optimizer": optimizer, "device": p.device.type, "options": options,
-        "s_per_step": round(step, 5), "floor_s": round(floor, 5), "ratio": round(step / floor, 4),
-        memory: round(peak_mb, 1), "steps": steps, "repeats": repeats,
-        "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "size": size, "height": h, "optimizer": optimizer, "loss": loss, "device": built.device.type,
+        "options": options, "s_per_step": round(step, 5), "floor_s": round(floor, 5), memory: round(peak_mb, 1),
+        "steps": steps, "torch": torch.__version__, "threads": torch.get_num_threads(),
     }
+
+
+def _subprocess(cmd: list[str], env: dict) -> dict | str:
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        return (proc.stderr.strip().splitlines() or ["failed"])[-1]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256, 512])
     parser.add_argument("--optimizers", nargs="+", default=["lbfgs", "adam"], choices=["lbfgs", "adam"])
+    parser.add_argument("--losses", nargs="+", default=["gram"], help="options of loss/style (default gram)")
     parser.add_argument("--devices", nargs="+", default=None, help="default: cpu, and cuda when present")
-    parser.add_argument("--steps", type=int, default=10, help="timed steps per repeat")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per case and round")
+    parser.add_argument("--rounds", type=int, default=3, help="the cases take turns this many times")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                        help="a stylelab.Settings field for every case, e.g. channels_last=false, compile=true")
+                        help="a config override for every case, e.g. channels_last=false, compile=true")
+    parser.add_argument("--against", type=Path, metavar="DIR", help="also time gram with the stylelab checkout in DIR")
     parser.add_argument("--json", type=Path, help="append one JSON line per case to this file")
     parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: run one case, print its JSON
     args = parser.parse_args()
-    options = {k: json.loads(v) if v in ("true", "false") or v[:1].isdigit() else v
-               for k, v in (o.split("=", 1) for o in args.option)}
 
     if args.case:
-        size, optimizer, device = args.case.split(",")
-        print(json.dumps(run_case(int(size), optimizer, device, args.steps, args.repeats, args.warmup, options)))
+        size, optimizer, loss, device = args.case.split(",")
+        print(json.dumps(run_case(int(size), optimizer, loss, device, args.steps, args.warmup, args.option)))
         return
 
     devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}"
-          f", cuda: {torch.cuda.get_device_name() if torch.cuda.is_available() else 'none'}, options: {options}")
-    print(f"{'device':6} {'size':>9} {'optimizer':9} {'s/step':>8} {'floor s':>8} {'ratio':>6} {'peak MiB':>9}")
-    for device in devices:
-        for size in args.sizes:
-            for optimizer in args.optimizers:
-                cmd = [sys.executable, __file__, "--case", f"{size},{optimizer},{device}", "--steps", str(args.steps),
-                       "--repeats", str(args.repeats), "--warmup", str(args.warmup)]
-                cmd += [f"--option={o}" for o in args.option]
-                proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ)
-                if proc.returncode != 0:
-                    print(f"{device:6} {size:>9} {optimizer:9} failed: {proc.stderr.strip().splitlines()[-1:]}")
-                    continue
-                r = json.loads(proc.stdout.strip().splitlines()[-1])
-                peak = r.get("peak_rss_mb", r.get("cuda_max_memory_allocated_mb"))
-                dims = f"{size}x{r['height']}"
-                print(f"{device:6} {dims:>9} {optimizer:9} {r['s_per_step']:8.4f} "
-                      f"{r['floor_s']:8.4f} {r['ratio']:6.3f} {peak:9.0f}", flush=True)
-                if args.json:
-                    with args.json.open("a") as f:
-                        f.write(json.dumps(r) + "\n")
+          f", cuda: {torch.cuda.get_device_name() if torch.cuda.is_available() else 'none'}, options: {args.option}"
+          f", {args.rounds} rounds of {args.steps} steps")
+    cases = [(d, s, o, loss, "this") for d in devices for s in args.sizes for o in args.optimizers for loss in args.losses]
+    if args.against:
+        cases += [(d, s, o, "gram", "before") for d in devices for s in args.sizes for o in args.optimizers]
+    results: dict[tuple, list[dict]] = {case: [] for case in cases}
+    common = ["--steps", str(args.steps), "--warmup", str(args.warmup)]
+    for _ in range(args.rounds):
+        for case in cases:
+            device, size, optimizer, loss, which = case
+            if which == "this":
+                cmd = [sys.executable, __file__, "--case", f"{size},{optimizer},{loss},{device}", *common,
+                       *[f"--option={o}" for o in args.option]]
+                env = os.environ
+            else:  # the older checkout's own benchmark, importing its own package
+                cmd = [sys.executable, str(args.against / "benchmarks" / "bench.py"), "--case",
+                       f"{size},{optimizer},{device}", *common, "--repeats", "1"]
+                env = {**os.environ, "PYTHONPATH": str(args.against)}
+            results[case].append(_subprocess(cmd, env))
+
+    print(f"{'device':6} {'size':>9} {'optimizer':9} {'loss':16} {'s/step':>8} {'floor s':>8} {'ratio':>6} "
+          f"{'x gram':>7} {'peak MiB':>9}")
+    gram_step = {}
+    for case in cases:
+        device, size, optimizer, loss, which = case
+        runs = [r for r in results[case] if isinstance(r, dict)]
+        label = loss if which == "this" else f"{loss} (before)"
+        if not runs:
+            print(f"{device:6} {size:>9} {optimizer:9} {label:16} failed: {results[case][-1]}")
+            continue
+        step = statistics.median(r["s_per_step"] for r in runs)
+        floor = statistics.median(r["floor_s"] for r in runs)
+        peak = max(r.get("peak_rss_mb", r.get("cuda_max_memory_allocated_mb", 0)) for r in runs)
+        if (loss, which) == ("gram", "this"):
+            gram_step[(device, size, optimizer)] = step
+        base = gram_step.get((device, size, optimizer))
+        relative = f"{step / base:7.3f}" if base else f"{'':7}"
+        dims = f"{size}x{size * 3 // 4}"
+        print(f"{device:6} {dims:>9} {optimizer:9} {label:16} {step:8.4f} {floor:8.4f} {step / floor:6.3f} "
+              f"{relative} {peak:9.0f}", flush=True)
+        if args.json:
+            with args.json.open("a") as f:
+                f.write(json.dumps({"case": list(case), "s_per_step": step, "floor_s": floor, "runs": runs}) + "\n")
 
 
 if __name__ == "__main__":

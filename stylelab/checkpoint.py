@@ -8,7 +8,6 @@ byte for byte, as that of a run that never stopped.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
 import signal
@@ -18,29 +17,21 @@ from pathlib import Path
 
 import torch
 
-from stylelab import images
 from stylelab.errors import StyleLabError
-from stylelab.trainer import LoopState
+from stylelab.io.atomic import write_atomic
+from stylelab.loop import LoopState
 
 FILE = "checkpoint.pt"
-FORMAT = "stylelab-checkpoint/1"
-# Settings that change speed, not the picture: a run may resume with other values of these.
-_NOT_IN_FINGERPRINT = ("steps", "device", "compile", "channels_last", "tf32")
+FORMAT = "stylelab-checkpoint/2"
+# What a resumed run may change besides the settings that never change the picture (config.INERT): it may
+# go on for more steps; content and style are compared by their pixels, not by the path they came from.
+_NOT_COMPARED = ("steps", "content", "style")
 
 
-def fingerprint(settings, content: torch.Tensor, style: torch.Tensor) -> dict:
-    """What a resumed run must share with the checkpoint: its Settings but steps/speed knobs, and the images.
-
-    Flat, so a mismatch can be named by one key (`optimizer.lr`, `style_layers`, `content image`).
-    """
-    flat = {}
-    for key, value in dataclasses.asdict(settings).items():
-        if key in _NOT_IN_FINGERPRINT:
-            continue
-        if isinstance(value, dict) and key == "optimizer":
-            flat.update({f"optimizer.{k}": v for k, v in value.items()})
-        else:
-            flat[key] = value
+def fingerprint(settings: dict, content: torch.Tensor, style: torch.Tensor) -> dict:
+    """What a resumed run must share with the checkpoint: every setting that changes the picture (flat
+    {dotted key: plain value}, so a mismatch is named by one key, `optimizer.lr`) and the images."""
+    flat = {key: value for key, value in settings.items() if key not in _NOT_COMPARED}
     flat["image height x width"] = list(content.shape[-2:])
     flat["content image"] = _digest(content)
     flat["style image"] = _digest(style)
@@ -81,7 +72,7 @@ def save(path: Path, image: torch.Tensor, state: LoopState, fingerprint: dict) -
     }
     buffer = io.BytesIO()  # serialise first, so a failing torch.save leaves no file at all
     torch.save(payload, buffer)
-    images.write_atomic(path, lambda f: f.write(buffer.getbuffer()))
+    write_atomic(path, lambda f: f.write(buffer.getbuffer()))
     return Path(path)
 
 
@@ -100,6 +91,10 @@ def load(run_dir: Path, expected: dict) -> Checkpoint:
     except Exception as exc:  # torch raises many types for truncated or foreign files
         raise StyleLabError(f"cannot resume from '{path}': it is not a readable checkpoint ({_first_line(exc)})") from None
     fields = ("fingerprint", "image", "step", "optimizer", "previous_loss", "seconds", "rng")
+    if isinstance(payload, dict) and str(payload.get("format", "")).startswith("stylelab-checkpoint/") \
+            and payload["format"] != FORMAT:
+        raise StyleLabError(f"cannot resume from '{path}': it was written by another version of stylelab "
+                            f"({payload['format']}, this one reads {FORMAT})")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT or not all(k in payload for k in fields):
         raise StyleLabError(f"cannot resume from '{path}': it is not a stylelab checkpoint")
     _check_fingerprint(path, payload["fingerprint"], expected)

@@ -1,104 +1,174 @@
-"""Dataclass schemas for the Hydra configs, registered in Hydra's ConfigStore.
+"""The one config schema: dataclasses registered in Hydra's ConfigStore, and what is derived from a config.
 
-A typo in a key or a value of the wrong type fails when Hydra composes the config, before any work.
-Only cli.py imports this module: library code takes plain arguments.
+A typo in a key or a value of the wrong type fails when Hydra composes the config, before any work:
+the top-level schema types the run's own settings, and every option of a swappable part (model, the loss
+terms, init, optimizer) has a schema named `<option>_schema` in its group, which its YAML lists first in
+its defaults. The YAML holds the values and `_target_`, the class or function that build.py instantiates.
+
+Also here, because folder names, checkpoint fingerprints and HParams must agree on it: INERT, the one list
+of settings that do not change the picture, and `flatten`, a config as {dotted key: plain value}.
+Only config.py, build.py, job.py, api.py and cli/ know about configs; library code takes plain arguments.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+# Settings that do not change the picture: how fast it is made, where and how it is watched, what is
+# written besides final.png. Prefixes of dotted keys. Run folders are not named after them, checkpoints
+# do not fingerprint them (a resumed run may change them) and HParams leave them out.
+INERT = ("device", "compile", "channels_last", "tf32", "log", "save_every", "checkpoint_every", "resume", "figure",
+         "hydra")
 
 
-class Pooling(Enum):
+def is_inert(key: str) -> bool:
+    """Whether a dotted config key (`log.every`, `hydra.launcher.n_jobs`) names a setting in INERT."""
+    key = key.lstrip("+~")
+    return any(key == prefix or key.startswith(prefix + ".") or key.startswith(prefix + "/") for prefix in INERT)
+
+
+class Choice(str, Enum):
+    """An enum whose members are their plain string values, so library code can take them as str."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Pooling(Choice):
     avg = "avg"
     max = "max"
 
 
-class Device(Enum):
+class Device(Choice):
     auto = "auto"
     cpu = "cpu"
     cuda = "cuda"
 
 
-class InitKind(Enum):
-    noise = "noise"
-    content = "content"
-    style = "style"
-    image = "image"
-
-
-class OptimizerName(Enum):
-    lbfgs = "lbfgs"
-    adam = "adam"
-
-
-class LineSearch(Enum):
+class LineSearch(Choice):
     strong_wolfe = "strong_wolfe"
 
 
-class WeightFormat(Enum):
+class WeightFormat(Choice):
     auto = "auto"
     torchvision = "torchvision"
     caffe = "caffe"
     matconvnet = "matconvnet"
 
 
+class Corner(Choice):
+    bottom_left = "bottom_left"
+    bottom_right = "bottom_right"
+    top_left = "top_left"
+    top_right = "top_right"
+
+
+# ---------------------------------------------------------------- options of the swappable parts
+
+
 @dataclass
-class ModelConfig:
-    weights: str = "imagenet"  # imagenet | random | path to a .pth (torchvision layout) or MatConvNet .mat
-    format: WeightFormat = WeightFormat.auto  # the file's input convention; auto never guesses (see README)
-    pooling: Pooling = Pooling.avg
+class Target:
+    """Every option of a swappable part names what builds it: a class or, with _partial_, a function."""
+
+    _target_: str = MISSING
+
+
+@dataclass
+class VGG19Config(Target):
+    weights: str = MISSING  # imagenet | random | a path to a .pth (torchvision layout) or MatConvNet .mat
+    format: WeightFormat = MISSING  # the file's input convention; auto never guesses (see README)
+    pooling: Pooling = MISSING
+
+
+@dataclass
+class TermConfig(Target):
+    """A loss term with no options of its own (gram, mean_std, the content loss, tv)."""
+
+
+@dataclass
+class W2Config(Target):
+    eps: float = MISSING  # added to the style covariance's diagonal before its square root
+
+
+@dataclass
+class SlicedW2Config(Target):
+    projections: Optional[int] = MISSING  # directions per layer (null: N_l, the layer's filters)
+    seed: int = MISSING  # the directions of step s come from a generator seeded by (seed, s)
+
+
+@dataclass
+class PartialConfig(Target):
+    _partial_: bool = True
+
+
+@dataclass
+class ImageInitConfig(PartialConfig):
+    path: Optional[str] = MISSING  # init=image: an image file, resized to the content's size
+
+
+@dataclass
+class LBFGSConfig(Target):
+    lr: float = MISSING
+    history_size: int = MISSING
+    line_search: Optional[LineSearch] = MISSING
+    tolerance_grad: float = MISSING
+    tolerance_change: float = MISSING
+
+
+@dataclass
+class AdamConfig(Target):
+    lr: float = MISSING
+    tolerance_grad: float = MISSING
+    tolerance_change: float = MISSING
+
+
+# group -> {option: schema}; each option's YAML lists `<option>_schema` first in its defaults
+OPTION_SCHEMAS: Dict[str, Dict[str, type]] = {
+    "model": {"vgg19": VGG19Config},
+    "loss/content": {"l2": TermConfig},
+    "loss/style": {"gram": TermConfig, "mean_std": TermConfig, "w2": W2Config, "sliced_w2": SlicedW2Config},
+    "loss/tv": {"l2": TermConfig},
+    "init": {"noise": PartialConfig, "content": PartialConfig, "style": PartialConfig, "image": ImageInitConfig},
+    "optimizer": {"lbfgs": LBFGSConfig, "adam": AdamConfig},
+}
+SCHEMA_SUFFIX = "_schema"
+
+
+# ---------------------------------------------------------------- the run's own settings
 
 
 @dataclass
 class LossConfig:
     # Layer sets are lists because Hydra replaces a list on override but merges a dict into the default.
-    content_layers: List[str] = field(default_factory=lambda: ["relu4_2"])
+    content_layers: List[str] = MISSING
     content_weights: Optional[List[float]] = None  # None: equal weights summing to 1
-    style_layers: List[str] = field(default_factory=lambda: ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"])
+    style_layers: List[str] = MISSING
     style_weights: Optional[List[float]] = None  # None: equal weights summing to 1 (the paper's w_l = 1/5)
-    alpha: float = 1.0
-    beta: float = 1.032e9
-    tv_weight: float = 0.0
-
-
-@dataclass
-class InitConfig:
-    kind: InitKind = InitKind.noise
-    path: Optional[str] = None  # for kind=image
-
-
-@dataclass
-class OptimizerConfig:
-    name: OptimizerName = OptimizerName.lbfgs
-    lr: float = 1.0
-    history_size: int = 100
-    line_search: Optional[LineSearch] = None
-    tolerance_grad: float = 0.0
-    tolerance_change: float = 0.0
+    alpha: float = MISSING  # weight of the content term
+    beta: float = MISSING  # weight of the style term
+    tv_weight: float = MISSING  # weight of the total-variation term
+    # the terms themselves: the options of the groups loss/content, loss/style, loss/tv
+    content: Any = MISSING
+    style: Any = MISSING
+    tv: Any = MISSING
 
 
 @dataclass
 class ImageConfig:
-    size: int = 512  # longest side of the output, in pixels
+    size: int = MISSING  # longest side of the output, in pixels
 
 
 @dataclass
 class LogConfig:
-    every: int = 10  # scalars every N steps
-    image_every: int = 50  # image/generated every N steps
-    progress: bool = True  # tqdm bar
-
-
-class Corner(Enum):
-    bottom_left = "bottom_left"
-    bottom_right = "bottom_right"
-    top_left = "top_left"
-    top_right = "top_right"
+    every: int = MISSING  # scalars every N steps
+    image_every: int = MISSING  # image/generated every N steps
+    progress: bool = MISSING  # tqdm bar
 
 
 @dataclass
@@ -113,21 +183,21 @@ class FigureConfig:
 
 @dataclass
 class StyleLabConfig:
-    content: str = "tubingen"
-    style: str = "starry_night"
-    steps: int = 500
-    seed: int = 0
-    device: Device = Device.auto
-    save_every: int = 0  # write step_NNNNN.png every N steps (0 = never)
-    checkpoint_every: int = 0  # write checkpoint.pt every N steps (0 = only when stopped by a signal)
+    content: str = MISSING
+    style: str = MISSING
+    steps: int = MISSING
+    seed: int = MISSING
+    device: Device = MISSING
+    save_every: int = MISSING  # write step_NNNNN.png every N steps (0 = never)
+    checkpoint_every: int = MISSING  # write checkpoint.pt every N steps (0 = only when stopped by a signal)
     resume: Optional[str] = None  # a run dir: continue that run from its checkpoint.pt, in that dir
-    compile: bool = False  # torch.compile the feature extractor
-    channels_last: bool = True  # NHWC activations (faster convolutions)
-    tf32: bool = True  # CUDA only: TF32 convolutions (Grams stay full float32)
-    model: ModelConfig = field(default_factory=ModelConfig)
+    compile: bool = MISSING  # torch.compile the feature extractor
+    channels_last: bool = MISSING  # NHWC activations (faster convolutions)
+    tf32: bool = MISSING  # CUDA only: TF32 convolutions (Grams stay full float32)
+    model: Any = MISSING  # an option of the group model
     loss: LossConfig = field(default_factory=LossConfig)
-    init: InitConfig = field(default_factory=InitConfig)
-    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    init: Any = MISSING  # an option of the group init
+    optimizer: Any = MISSING  # an option of the group optimizer
     image: ImageConfig = field(default_factory=ImageConfig)
     log: LogConfig = field(default_factory=LogConfig)
     figure: FigureConfig = field(default_factory=FigureConfig)
@@ -135,5 +205,103 @@ class StyleLabConfig:
     inputs: Dict[str, str] = field(default_factory=dict)
 
 
+def job_dirname(overrides, num: int) -> str:
+    """A sweep job's folder, named after its overrides: `loss.beta=100.0,style=shipwreck`.
+
+    Inert settings are left out; image paths are shortened to their file name so the name stays one
+    readable folder.
+    """
+    parts = []
+    for item in sorted(str(o) for o in overrides):
+        key, _, value = item.partition("=")
+        if is_inert(key):
+            continue
+        key = key.lstrip("+~")
+        # a group: experiment/gatys2016/fig3_panel -> fig3_panel; loss/style -> loss-style (no sub-folders)
+        key = key.rsplit("/", 1)[-1] if key.startswith("experiment/") else key.replace("/", "-")
+        if "/" in value or "\\" in value:
+            value = re.split(r"[/\\]", value.rstrip("/\\"))[-1]
+        parts.append(f"{key}={value}")
+    name = ",".join(parts) or str(num)
+    return name if len(name) <= 200 else f"{name[:190]}..{num}"
+
+
+def groups_help() -> str:
+    """`stylelab --help`'s list of config groups and their options (Hydra's own list would show the schemas)."""
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.object_type import ObjectType
+
+    loader = GlobalHydra.instance().config_loader()
+
+    def walk(parent: str):
+        for group in loader.list_groups(parent):
+            name = f"{parent}/{group}" if parent else group
+            if name == "hydra":
+                continue
+            options = [o for o in loader.get_group_options(name, ObjectType.CONFIG) if not o.endswith(SCHEMA_SUFFIX)]
+            if options:
+                yield name, f"{name}: {', '.join(sorted(options))}"
+            yield from walk(name)
+
+    return "".join(line + "\n" for _, line in sorted(walk("")))
+
+
+_registered = False
+
+
 def register() -> None:
-    ConfigStore.instance().store(name="stylelab_schema", node=StyleLabConfig)
+    """The schemas into Hydra's ConfigStore, and the resolvers configs/hydra/default.yaml uses (once)."""
+    global _registered
+    if _registered:
+        return
+    _registered = True
+    OmegaConf.register_new_resolver("stylelab_dirname", job_dirname, replace=True)
+    # hydra.run.dir and output_subdir: a resumed run goes on in the folder it continues
+    OmegaConf.register_new_resolver("stylelab_if_resumed", lambda resume, yes, no: yes if resume else no, replace=True)
+    OmegaConf.register_new_resolver("stylelab_groups", groups_help, replace=True)
+    store = ConfigStore.instance()
+    store.store(name="stylelab_schema", node=StyleLabConfig)
+    for group, options in OPTION_SCHEMAS.items():
+        for option, schema in options.items():
+            store.store(group=group, name=option + SCHEMA_SUFFIX, node=schema)
+
+
+# ---------------------------------------------------------------- derived from a config
+
+
+def flatten(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config as {dotted key: plain value} (lists stay lists, enums become strings)."""
+    plain = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    flat: dict[str, Any] = {}
+
+    def walk(node, prefix: str) -> None:
+        if isinstance(node, dict) and node:
+            for key, value in node.items():
+                walk(value, f"{prefix}{key}.")
+        else:
+            flat[prefix[:-1]] = node
+
+    walk(plain, "")
+    return flat
+
+
+def settings(cfg: DictConfig) -> dict[str, Any]:
+    """Every setting that changes the picture, flat: what checkpoints fingerprint and HParams show."""
+    # inputs.* are named images that content or style refer to: their resolved values are already here
+    return {key: value for key, value in flatten(cfg).items() if not is_inert(key) and key.split(".")[0] != "inputs"}
+
+
+def missing_keys(cfg: DictConfig) -> list[str]:
+    """Dotted keys left as ??? (experiments mark user-supplied images so: fig7's photos, fig3's inputs.picasso).
+
+    Found without resolving, so `style: ${inputs.picasso}` pointing at one is not a second error.
+    """
+
+    def walk(node, prefix: str):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                yield from walk(value, f"{prefix}{key}.")
+        elif node == "???":
+            yield prefix.rstrip(".")
+
+    return list(walk(OmegaConf.to_container(cfg, resolve=False), ""))

@@ -1,4 +1,5 @@
-"""Shared fixtures: small generated images and a TORCH_HOME holding random weights under torchvision's name."""
+"""Shared fixtures and helpers: small generated images, a TORCH_HOME holding random weights under torchvision's
+name, composing and running jobs in-process, running the real CLI in a subprocess, reading TensorBoard."""
 
 from __future__ import annotations
 
@@ -12,9 +13,52 @@ import pytest
 import torch
 from PIL import Image
 
-from stylelab.vgg import imagenet_cache_file, random_state_dict
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
+
+from stylelab import api, job
+from stylelab.extractors.vgg import imagenet_cache_file, random_state_dict
 
 REPO = Path(__file__).resolve().parents[1]
+# a tiny run on random weights (tests and smoke runs only: not meaningful art)
+SMOKE = ["model.weights=random", "image.size=48", "log.progress=false"]
+# two shallow layers keep runs short where the layers do not matter
+SHALLOW = ["loss.style_layers=[relu1_1,relu2_1]", "loss.content_layers=[relu2_1]"]
+PAPER_STYLE = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+
+
+def compose_cfg(*overrides: str):
+    """The config `stylelab OVERRIDES` runs with (through the API's compose: the same files and schema)."""
+    return api.compose(*overrides)
+
+
+def run_job(run_dir: Path | None, *overrides: str, **kwargs):
+    """Run `stylelab OVERRIDES` in this process, as the CLI's app does, writing into run_dir."""
+    cfg, choices = api.compose_with_choices(*overrides)
+    return job.run(cfg, run_dir, choices=choices, **kwargs)
+
+
+def events(tb_dir) -> EventAccumulator:
+    acc = EventAccumulator(str(tb_dir), size_guidance={"scalars": 0, "images": 0, "tensors": 0})
+    acc.Reload()
+    return acc
+
+
+def hparams_of(tb_dir) -> dict:
+    content = events(tb_dir).PluginTagToContent("hparams")["_hparams_/session_start_info"]
+    info = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info
+    return {k: (v.string_value if v.HasField("string_value") else v.number_value if v.HasField("number_value")
+                else v.bool_value) for k, v in info.hparams.items()}
+
+
+def interrupt_after(k: int):
+    """Stands in for StopSignals.reason: a SIGINT that arrives after k updates (real signals: subprocess tests)."""
+    asked = iter(range(10**6))
+    return lambda self: "interrupted" if next(asked) >= k else None
+
+
+def steps_of(acc: EventAccumulator, tag: str, kind: str = "Scalars") -> list[int]:
+    return [e.step for e in getattr(acc, kind)(tag)]
 
 
 def make_image(path: Path, size=(48, 40), seed: int = 0) -> Path:

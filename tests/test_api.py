@@ -1,41 +1,65 @@
-"""The notebook API (no Hydra) and the speed options, on CPU; the CUDA branch where it can run on CPU."""
+"""The Python API: the CLI's config and code path (same bytes), in-memory images, the speed options."""
 
 import pytest
 import torch
 from PIL import Image
 
 import stylelab
-from stylelab.api import Settings, _configure_backend, prepare, resolve_device
+from stylelab import api, backend, build
 from stylelab.errors import StyleLabError
+from conftest import SMOKE, compose_cfg, run_cli
 
-TINY = dict(size=32, steps=3, weights="random")
+TINY = ["model.weights=random", "image.size=32", "steps=3", "log.progress=false"]
 
 
 def test_stylize_returns_a_pil_image_at_the_content_size(content_png, style_png):
-    picture = stylelab.stylize(str(content_png), Image.open(style_png), **TINY)
+    picture = stylelab.stylize(str(content_png), Image.open(style_png), *TINY)
     assert isinstance(picture, Image.Image) and picture.size == (32, 27)
 
 
-def test_transfer_accepts_tensors_and_reports(content_png):
-    content = torch.rand(3, 24, 32)
-    result = stylelab.transfer(content, torch.rand(1, 3, 40, 40), Settings(**TINY), progress=False)
+def test_transfer_accepts_tensors_and_reports_every_term():
+    result = stylelab.transfer(torch.rand(3, 24, 32), torch.rand(1, 3, 40, 40), *TINY, "loss/style=mean_std")
     assert result.steps_done == 3 and result.image.shape == (1, 3, 24, 32)
-    assert set(result.final.style_layers) == {"relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"}
+    assert set(result.final.values) == {"content", "style", "tv"}
+    assert set(result.final.layers["style"]) == {"relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"}
+
+
+@pytest.mark.parametrize("extra", [[], ["loss/style=w2", "optimizer=adam", "init=content"]], ids=["default", "w2-adam"])
+def test_the_api_writes_the_same_bytes_as_the_cli(tmp_path, content_png, style_png, extra):
+    args = [f"content={content_png}", f"style={style_png}", *SMOKE, "steps=4", *extra]
+    proc = run_cli(*args, f"hydra.run.dir={tmp_path / 'cli'}")
+    assert proc.returncode == 0, proc.stderr
+    stylelab.run(stylelab.compose(*args), tmp_path / "api")
+    assert (tmp_path / "api" / "final.png").read_bytes() == (tmp_path / "cli" / "final.png").read_bytes()
+    picture = stylelab.stylize(str(content_png), str(style_png), *SMOKE, "steps=4", *extra)
+    assert picture.tobytes() == Image.open(tmp_path / "cli" / "final.png").convert("RGB").tobytes()
+
+
+def test_keywords_are_overrides_and_groups_take_their_own_defaults():
+    # optimizer="adam" picks the group's option, with its learning rate (not L-BFGS's 1.0)
+    cfg = stylelab.compose(optimizer="adam", steps=7, **{"loss/style": "sliced_w2"})
+    assert cfg.optimizer.lr == 0.02 and cfg.steps == 7 and cfg.loss.style.projections is None
+    cfg = stylelab.compose("loss.style_layers=[relu1_1]", seed=3, content="/my photos/Straße 1.jpg")
+    assert list(cfg.loss.style_layers) == ["relu1_1"] and cfg.seed == 3 and cfg.content == "/my photos/Straße 1.jpg"
+    assert api.override_value([1e-3, "relu1_1", None, True]) == "[0.001,'relu1_1',null,true]"
+    with pytest.raises(StyleLabError, match="bad settings"):
+        stylelab.compose("loss.alpah=1")
 
 
 def test_channels_last_gives_the_same_losses():
-    content, style = torch.rand(3, 32, 32), torch.rand(3, 32, 32)
-    a = prepare(content, style, Settings(**TINY, channels_last=True), progress=False)
-    b = prepare(content, style, Settings(**TINY, channels_last=False), progress=False)
-    ta, tb = a.loss(a.features(a.init), a.init), b.loss(b.features(b.init), b.init)
-    torch.testing.assert_close(ta.total, tb.total, rtol=1e-4, atol=0)
-    assert a.extractor.net.conv1_1.weight.is_contiguous(memory_format=torch.channels_last)
+    pictures = {"content": torch.rand(3, 32, 32), "style": torch.rand(3, 32, 32)}
+    losses = []
+    for flag in ("true", "false"):
+        built = build.build(compose_cfg(*TINY, f"channels_last={flag}"), pictures=pictures, progress=False)
+        losses.append(built.objective(built.features(built.init), built.init).total)
+        assert built.extractor.net.conv1_1.weight.is_contiguous(memory_format=torch.channels_last) == (flag == "true")
+    torch.testing.assert_close(losses[0], losses[1], rtol=1e-4, atol=0)
 
 
 def test_cuda_backend_settings_without_a_gpu():
     saved = (torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
     try:
-        _configure_backend(torch.device("cuda"), Settings(tf32=False))
+        backend.configure(torch.device("cuda"), tf32=False)
         assert torch.backends.cudnn.benchmark and not torch.backends.cudnn.allow_tf32
         assert not torch.backends.cuda.matmul.allow_tf32  # Grams stay float32
     finally:
@@ -44,26 +68,30 @@ def test_cuda_backend_settings_without_a_gpu():
 
 def test_device_choice(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert resolve_device("auto").type == "cpu"
+    assert backend.resolve_device("auto").type == "cpu"
     with pytest.raises(StyleLabError, match="device=cuda but PyTorch sees no CUDA GPU"):
-        resolve_device("cuda")
+        backend.resolve_device("cuda")
 
 
 @pytest.mark.slow
 def test_compile_runs_and_matches_eager():
     content, style = torch.rand(3, 32, 32), torch.rand(3, 32, 32)
-    eager = stylelab.transfer(content, style, Settings(**TINY), progress=False)
-    compiled = stylelab.transfer(content, style, Settings(**TINY, compile=True), progress=False)
+    eager = stylelab.transfer(content, style, *TINY)
+    compiled = stylelab.transfer(content, style, *TINY, "compile=true")
     torch.testing.assert_close(compiled.final.total, eager.final.total, rtol=1e-3, atol=0)
 
 
 @pytest.mark.gpu
-def test_cuda_run_matches_cpu():
-    content, style = torch.rand(3, 64, 64), torch.rand(3, 64, 64)
-    cpu = prepare(content, style, Settings(**TINY, device="cpu"), progress=False)
-    gpu = prepare(content, style, Settings(**TINY, device="cuda", tf32=False), progress=False)
-    t_cpu = cpu.loss(cpu.features(cpu.init), cpu.init).total
-    t_gpu = gpu.loss(gpu.features(gpu.init), gpu.init).total
-    assert t_gpu.item() == pytest.approx(t_cpu.item(), rel=1e-3)
-    result = stylelab.transfer(content, style, Settings(size=64, steps=5, weights="random", device="cuda"))
+@pytest.mark.parametrize("style_loss", ["gram", "mean_std", "w2", "sliced_w2"])
+def test_cuda_run_matches_cpu(style_loss):
+    pictures = {"content": torch.rand(3, 64, 64), "style": torch.rand(3, 64, 64)}
+    totals = []
+    for device in ("cpu", "cuda"):
+        cfg = compose_cfg(*TINY, "image.size=64", f"device={device}", "tf32=false", f"loss/style={style_loss}")
+        built = build.build(cfg, pictures=pictures, progress=False)
+        built.objective.start_step(0)
+        totals.append(built.objective(built.features(built.init), built.init).total.item())
+    assert totals[1] == pytest.approx(totals[0], rel=1e-3)
+    result = stylelab.transfer(pictures["content"], pictures["style"], *TINY, "image.size=64", "device=cuda",
+                               f"loss/style={style_loss}", "steps=5")
     assert result.steps_done == 5 and result.image.device.type == "cuda"

@@ -5,16 +5,14 @@ import signal
 
 import pytest
 import torch
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-import stylelab.cli as cli
-from stylelab import checkpoint
+from stylelab import checkpoint, inits
 from stylelab.errors import StyleLabError
-from stylelab.losses import StyleTransferLoss
-from stylelab.trainer import OptimizerSpec, initial_image, optimize
-from stylelab.vgg import VGGFeatures, features_state_dict, random_state_dict
-from conftest import signal_mid_run
-from test_cli import SMOKE, compose_cfg
+from stylelab.extractors.vgg import VGGFeatures, features_state_dict, random_state_dict
+from stylelab.loop import optimize
+from stylelab.losses import FeatureReconstruction, GramLoss, Objective, SlicedW2Loss
+from stylelab.optim import LBFGS, Adam
+from conftest import SHALLOW, SMOKE, events, interrupt_after, run_job, signal_mid_run, steps_of
 
 # ------------------------------------------------------------------ the loop
 
@@ -25,9 +23,13 @@ def problem():
     model = VGGFeatures(["relu1_1", "relu2_1"], state)
     gen = torch.Generator().manual_seed(0)
     content, style = torch.rand(1, 3, 24, 20, generator=gen), torch.rand(1, 3, 24, 20, generator=gen)
+    terms = {"content": FeatureReconstruction({"relu2_1": 1.0}), "style": GramLoss({"relu1_1": 0.5, "relu2_1": 0.5}),
+             "sliced": SlicedW2Loss({"relu1_1": 1.0}, projections=8, seed=3)}  # random directions each step
     with torch.no_grad():
-        loss = StyleTransferLoss(model(content), model(style), {"relu2_1": 1.0}, {"relu1_1": 0.5, "relu2_1": 0.5}, 1.0, 1e3)
-    return model, loss, initial_image("noise", content, style, seed=1)
+        for name, image in (("content", content), ("style", style), ("sliced", style)):
+            terms[name].set_target(model(image))
+    loss = Objective(terms, {"content": 1.0, "style": 1e3, "sliced": 10.0})
+    return model, loss, inits.noise(content, style, seed=1)
 
 
 def stop_after(k: int):
@@ -38,10 +40,9 @@ def stop_after(k: int):
 
 @pytest.mark.parametrize(
     "spec,k",
-    [(OptimizerSpec("lbfgs", history_size=4), 5), (OptimizerSpec("lbfgs", line_search="strong_wolfe"), 4),
-     (OptimizerSpec("adam", lr=0.05), 4),
+    [(LBFGS(history_size=4), 5), (LBFGS(line_search="strong_wolfe"), 4), (Adam(lr=0.05), 4),
      # stops on its own at step 2 (the loss always changes by less than 1e30): resumed at 1, it must too
-     (OptimizerSpec("lbfgs", tolerance_change=1e30), 1)],
+     (LBFGS(tolerance_change=1e30), 1)],
     ids=["lbfgs-short-history", "lbfgs-wolfe", "adam", "lbfgs-tolerance"],
 )
 def test_stopped_and_resumed_equals_uninterrupted(problem, tmp_path, spec, k):
@@ -64,9 +65,11 @@ def test_stopped_and_resumed_equals_uninterrupted(problem, tmp_path, spec, k):
 def test_on_state_reports_every_update_and_a_resumed_run_counts_on(problem):
     model, loss, start = problem
     seen = []
-    result = optimize(start, model, loss, steps=3, on_state=lambda image, s: seen.append((s.step, image.shape)))
+    result = optimize(start, model, loss, steps=3, optimizer=LBFGS(),
+                      on_state=lambda image, s: seen.append((s.step, image.shape)))
     assert seen == [(1, start.shape), (2, start.shape), (3, start.shape)]
-    more = optimize(result.image, model, loss, steps=5, state=result.state, on_state=lambda i, s: seen.append(s.step))
+    more = optimize(result.image, model, loss, steps=5, optimizer=LBFGS(), state=result.state,
+                    on_state=lambda i, s: seen.append(s.step))
     assert seen[3:] == [4, 5] and more.steps_done == 5
     assert more.seconds >= result.seconds  # time adds up over the runs
 
@@ -91,40 +94,22 @@ def test_signals_wait_for_the_step_then_go_to_the_handler_that_was_there():
 
 # ------------------------------------------------------------------ the CLI
 
-# two shallow layers keep the CLI runs short; the checkpoint does not care which layers
-SHALLOW = ["loss.style_layers=[relu1_1,relu2_1]", "loss.content_layers=[relu2_1]"]
-
-
-def tb_events(tb_dir) -> EventAccumulator:
-    acc = EventAccumulator(str(tb_dir), size_guidance={"scalars": 0, "images": 0, "tensors": 0})
-    acc.Reload()
-    return acc
-
-
-def steps_of(acc: EventAccumulator, tag: str, kind: str = "Scalars") -> list[int]:
-    return [e.step for e in getattr(acc, kind)(tag)]
-
-
-def interrupt_after(k: int):
-    """Stands in for a SIGINT that arrives after k updates (the real signals are tested in subprocesses)."""
-    asked = iter(range(10**6))
-    return lambda self: "interrupted" if next(asked) >= k else None
 
 
 def test_cli_stop_and_resume_gives_the_same_bytes_and_curves(tmp_path, content_png, style_png, monkeypatch):
     common = [f"content={content_png}", f"style={style_png}", *SMOKE, *SHALLOW, "steps=6", "log.every=2",
               "log.image_every=2"]
-    whole = cli.run(compose_cfg(*common), tmp_path / "whole")
+    run_job(tmp_path / "whole", *common)
 
     part = tmp_path / "part"
     with monkeypatch.context() as m:
         m.setattr(checkpoint.StopSignals, "reason", interrupt_after(3))
-        cli.run(compose_cfg(*common), part)
+        run_job(part, *common)
     assert torch.load(part / checkpoint.FILE, weights_only=True)["step"] == 3
-    resumed = cli.run(compose_cfg(*common, f"resume={part}"), part)
+    run_job(part, *common, f"resume={part}")
 
-    assert resumed.read_bytes() == whole.read_bytes()
-    a, b = tb_events(tmp_path / "whole" / "tb"), tb_events(part / "tb")
+    assert (part / "final.png").read_bytes() == (tmp_path / "whole" / "final.png").read_bytes()
+    a, b = events(tmp_path / "whole" / "tb"), events(part / "tb")
     assert steps_of(b, "loss/total") == steps_of(a, "loss/total") == [0, 2, 4, 6]
     assert [e.value for e in b.Scalars("loss/total")] == [e.value for e in a.Scalars("loss/total")]
     assert steps_of(b, "image/generated", "Images") == [0, 2, 4, 6]
@@ -134,8 +119,8 @@ def test_cli_stop_and_resume_gives_the_same_bytes_and_curves(tmp_path, content_p
 
 
 def test_checkpoint_every_writes_a_loadable_checkpoint(tmp_path, content_png, style_png):
-    cfg = compose_cfg(f"content={content_png}", f"style={style_png}", *SMOKE, *SHALLOW, "steps=5", "checkpoint_every=2")
-    cli.run(cfg, tmp_path / "run")
+    run_job(tmp_path / "run", f"content={content_png}", f"style={style_png}", *SMOKE, *SHALLOW, "steps=5",
+            "checkpoint_every=2")
     payload = torch.load(tmp_path / "run" / checkpoint.FILE, weights_only=True)
     assert payload["step"] == 4 and payload["image"].shape == (1, 3, 40, 48)
     assert len(payload["optimizer"]["state"][0]["old_dirs"]) == 3  # L-BFGS's history after 4 updates
@@ -151,28 +136,29 @@ def stopped_run(tmp_path_factory):
     content, style = make_image(folder / "content.png", seed=1), make_image(folder / "style.png", size=(40, 56), seed=2)
     with pytest.MonkeyPatch.context() as m:
         m.setattr(checkpoint.StopSignals, "reason", interrupt_after(2))
-        cli.run(compose_cfg(f"content={content}", f"style={style}", *SMOKE, *SHALLOW, "steps=5"), folder / "run")
+        run_job(folder / "run", f"content={content}", f"style={style}", *SMOKE, *SHALLOW, "steps=5")
     return folder / "run", content, style
 
 
 @pytest.mark.parametrize(
     "overrides,message",
     [
-        (["image.size=64"], "it was made with size=48, but this run has size=64"),
-        (["loss.style_layers=[relu1_1]"], "it was made with style_layers={'relu1_1': 0.5, 'relu2_1': 0.5}, but this run has style_layers={'relu1_1': 1.0}"),
-        (["optimizer=adam"], "it was made with optimizer.name='lbfgs', but this run has optimizer.name='adam'"),
+        (["image.size=64"], "it was made with image.size=48, but this run has image.size=64"),
+        (["loss.style_layers=[relu1_1]"], "it was made with loss.style_layers=['relu1_1', 'relu2_1'], but this run has loss.style_layers=['relu1_1']"),
+        (["optimizer=adam"], "it was made with optimizer='lbfgs', but this run has optimizer='adam'"),
+        (["loss/style=mean_std"], "it was made with loss/style='gram', but this run has loss/style='mean_std'"),
         (["steps=1"], "it is at step 2, beyond steps=1"),
         (["style={content}"], "it was made with another style image"),
     ],
-    ids=["size", "layers", "optimizer", "steps", "style-image"],
+    ids=["size", "layers", "optimizer", "style-loss", "steps", "style-image"],
 )
 def test_mismatched_checkpoint_is_refused_before_writing(stopped_run, overrides, message):
     run_dir, content, style = stopped_run
     overrides = [o.format(content=content) for o in overrides]
-    cfg = compose_cfg(f"content={content}", f"style={style}", *SMOKE, *SHALLOW, "steps=5", f"resume={run_dir}", *overrides)
+    args = [f"content={content}", f"style={style}", *SMOKE, *SHALLOW, "steps=5", f"resume={run_dir}", *overrides]
     before = {p: p.stat().st_mtime_ns for p in run_dir.rglob("*")}
     with pytest.raises(StyleLabError) as err:
-        cli.run(cfg, run_dir)
+        run_job(run_dir, *args)
     assert str(err.value) == f"cannot resume from '{run_dir / checkpoint.FILE}': {message}"
     assert {p: p.stat().st_mtime_ns for p in run_dir.rglob("*")} == before  # nothing written
 
@@ -181,7 +167,7 @@ def test_corrupt_foreign_and_missing_checkpoints_are_refused(stopped_run, tmp_pa
     run_dir, content, style = stopped_run
 
     def resume(folder):
-        cli.run(compose_cfg(f"content={content}", f"style={style}", *SMOKE, *SHALLOW, "steps=5", f"resume={folder}"), folder)
+        run_job(folder, f"content={content}", f"style={style}", *SMOKE, *SHALLOW, "steps=5", f"resume={folder}")
 
     path = tmp_path / checkpoint.FILE
     path.write_bytes((run_dir / checkpoint.FILE).read_bytes()[:5000])  # cut short
@@ -212,7 +198,7 @@ def test_resume_on_the_command_line_goes_on_in_the_resumed_folder(tmp_path, cont
     # the first run's record stays; the resumed run's config is kept below it
     assert (run_dir / ".hydra" / "overrides.yaml").read_text() == hydra_record
     assert f"resume={run_dir}" in next((run_dir / ".hydra").glob("resumed-*/overrides.yaml")).read_text()
-    assert steps_of(tb_events(run_dir / "tb"), "loss/total") == [0, 5]
+    assert steps_of(events(run_dir / "tb"), "loss/total") == [0, 5]
 
 
 @pytest.mark.slow
@@ -227,7 +213,7 @@ def test_sigterm_saves_a_checkpoint_that_resumes_exactly(tmp_path, content_png, 
     payload = torch.load(run_dir / checkpoint.FILE, weights_only=True)
     assert 0 < payload["step"] < 150, "the signal came too late to test anything"
 
-    resumed = cli.run(compose_cfg(*common, f"resume={run_dir}"), run_dir)
-    whole = cli.run(compose_cfg(*common), tmp_path / "whole")
-    assert resumed.read_bytes() == whole.read_bytes()
-    assert steps_of(tb_events(run_dir / "tb"), "loss/total") == list(range(0, 151, 10))
+    run_job(run_dir, *common, f"resume={run_dir}")
+    run_job(tmp_path / "whole", *common)
+    assert (run_dir / "final.png").read_bytes() == (tmp_path / "whole" / "final.png").read_bytes()
+    assert steps_of(events(run_dir / "tb"), "loss/total") == list(range(0, 151, 10))

@@ -1,0 +1,109 @@
+"""What watches the loop: TensorBoard, the progress bar, intermediate PNGs and checkpoints (callbacks for the trainer)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from stylelab import checkpoint
+from stylelab.io import images
+from stylelab.loop import LoopState
+from stylelab.losses.base import Evaluation
+
+
+def _due(step: int, every: int, last: int) -> bool:
+    return step == last or (every > 0 and step % every == 0)
+
+
+class TensorBoard:
+    """Scalars every `every` steps, the image every `image_every` steps, hparams at the end.
+
+    Tags, for every term of the objective (content, style, tv, ...): loss/total, loss/<term> (before its
+    weight), loss/weighted/<term>, loss/<term>/<layer> (unweighted: L_content,l, E_l); image/generated,
+    and image/content, image/style once.
+    """
+
+    def __init__(self, logdir: Path, *, steps: int, every: int = 10, image_every: int = 50, purge_step: int | None = None):
+        from torch.utils.tensorboard import SummaryWriter  # tensorboard is only needed when logging
+
+        self.logdir = Path(logdir)
+        self.writer = SummaryWriter(str(self.logdir), purge_step=purge_step)
+        self.steps, self.every, self.image_every = steps, every, image_every
+
+    def inputs(self, content: torch.Tensor, style: torch.Tensor) -> None:
+        self.writer.add_image("image/content", content[0].clamp(0, 1), 0)
+        self.writer.add_image("image/style", style[0].clamp(0, 1), 0)
+
+    def on_losses(self, step: int, evaluation: Evaluation) -> None:
+        if _due(step, self.every, self.steps):
+            for tag, value in evaluation.scalars().items():
+                self.writer.add_scalar(tag, value, step)
+
+    def on_image(self, step: int, image: torch.Tensor) -> None:
+        if _due(step, self.image_every, self.steps):
+            self.writer.add_image("image/generated", image[0].clamp(0, 1), step)
+
+    def hparams(self, hparams: dict, final: Evaluation, step: int, extra_metrics: dict[str, float] | None = None) -> None:
+        scalars = final.scalars()
+        metrics = {f"summary/{k.removeprefix('loss/')}": v for k, v in scalars.items() if k.count("/") == 1}
+        metrics.update(extra_metrics or {})
+        # "summary/..." sorts after "loss/..." in TensorBoard, so the one-point metric cards come last.
+        # run_name="." keeps the hparams in this run's folder, so the HParams tab links them to its curves
+        self.writer.add_hparams(hparams, metrics, run_name=".", global_step=step)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class Progress:
+    """A tqdm bar; the losses in its postfix are refreshed at logging steps only (no sync every step)."""
+
+    def __init__(self, steps: int, *, every: int = 10, initial: int = 0, disable: bool = False):
+        self.bar = tqdm(total=steps, initial=initial, unit="step", dynamic_ncols=True, disable=disable)
+        self.steps, self.every = steps, every
+
+    def on_losses(self, step: int, evaluation: Evaluation) -> None:
+        if _due(step, self.every, self.steps):
+            s = evaluation.scalars()
+            shown = {"total": s["loss/total"], **{name: s[f"loss/{name}"] for name in evaluation.values}}
+            self.bar.set_postfix({name: f"{value:.4g}" for name, value in shown.items()}, refresh=False)
+
+    def on_image(self, step: int, image: torch.Tensor) -> None:
+        if step > self.bar.n:
+            self.bar.update(step - self.bar.n)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+class SaveEvery:
+    """Writes `<folder>/step_<s>.png` every `every` steps (0 = never)."""
+
+    def __init__(self, folder: Path, every: int):
+        self.folder, self.every = Path(folder), every
+
+    def on_losses(self, step: int, evaluation: Evaluation) -> None:
+        pass
+
+    def on_image(self, step: int, image: torch.Tensor) -> None:
+        if self.every > 0 and step > 0 and step % self.every == 0:
+            images.save_image(image, self.folder / f"step_{step:05d}.png")
+
+
+class SaveCheckpoint:
+    """Writes `<run dir>/checkpoint.pt` every `every` steps (0 = only when `save` is called), atomically.
+
+    The trainer calls it as on_state(image, state) after every update.
+    """
+
+    def __init__(self, run_dir: Path, every: int, fingerprint: dict):
+        self.path, self.every, self.fingerprint = Path(run_dir) / checkpoint.FILE, every, fingerprint
+
+    def __call__(self, image: torch.Tensor, state: LoopState) -> None:
+        if self.every > 0 and state.step % self.every == 0:
+            self.save(image, state)
+
+    def save(self, image: torch.Tensor, state: LoopState) -> Path:
+        return checkpoint.save(self.path, image, state, self.fingerprint)

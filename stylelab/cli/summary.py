@@ -1,0 +1,28 @@
+"""`stylelab-summary SWEEP`: a sweep's table and contact sheet (the work is in stylelab.sweeps.summary)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from stylelab.cli.common import tool
+from stylelab.sweeps.summary import summarize
+
+
+def summarize_command(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="stylelab-summary",
+        description="Summarise a `stylelab -m` sweep: a table (summary.csv, summary.md) of each job's "
+        "overrides, status, steps, wall time and final losses, and contact_sheet.png of the final images.",
+        epilog="Example: stylelab-summary outputs/multirun/2026-01-01/12-00-00",
+    )
+    parser.add_argument("sweep", type=Path, help="the sweep folder (hydra.sweep.dir)")
+    parser.add_argument("--out", type=Path, metavar="DIR", help="where to write the three files (default: SWEEP)")
+    args = parser.parse_args(argv)
+    written = summarize(args.sweep, args.out)
+    for what, path in written.items():
+        print(f"stylelab-summary: wrote {path} ({what})")
+
+
+def main(argv: list[str] | None = None) -> None:
+    tool("stylelab-summary", lambda: summarize_command(argv))

@@ -1,0 +1,31 @@
+"""Where the optimisation starts: each init takes the content and style images (1, 3, H, W) and the seed
+and returns the initial image at the content's size."""
+
+from __future__ import annotations
+
+import torch
+
+from stylelab.errors import StyleLabError
+from stylelab.io import images, samples
+
+
+def noise(content: torch.Tensor, style: torch.Tensor, *, seed: int) -> torch.Tensor:
+    """White noise, uniform in [0, 1] (the paper's start)."""
+    gen = torch.Generator().manual_seed(seed)  # on the CPU, so every device starts from the same image
+    return torch.rand(content.shape, generator=gen).to(content.device)
+
+
+def from_content(content: torch.Tensor, style: torch.Tensor, *, seed: int) -> torch.Tensor:
+    return content.clone()
+
+
+def from_style(content: torch.Tensor, style: torch.Tensor, *, seed: int) -> torch.Tensor:
+    return style.clone()
+
+
+def from_file(content: torch.Tensor, style: torch.Tensor, *, seed: int, path: str | None) -> torch.Tensor:
+    """An image file of the user's, resized to the content's size."""
+    if not path:
+        raise StyleLabError("init=image needs init.path=<an image file>")
+    picture = images.load_image(samples.resolve_image(path))
+    return images.resize_to(picture, tuple(content.shape[-2:]))[None].to(content.device)

@@ -1,0 +1,64 @@
+"""Atomic writes and the one-line reasons for OS errors that every reader and writer in stylelab reports."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from PIL import Image
+
+from stylelab.errors import StyleLabError
+
+
+def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
+    """Let `write` fill a temp file next to `path`, then move it into place in one step.
+
+    Readers never see a half-written file, and a failure leaves no file behind.
+    OS-level failures become StyleLabError; anything else `write` raises passes through.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _exclusive_file(tmp) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        _remove_quietly(tmp)
+        raise StyleLabError(f"cannot write '{path}': {read_reason(exc)}") from None
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def _exclusive_file(path: Path) -> Iterator[BinaryIO]:
+    # os.open with 0o666 (unlike mkstemp's 0o600) gives the file the usual umask permissions.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    with os.fdopen(fd, "wb") as f:
+        yield f
+
+
+def _remove_quietly(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()
+
+
+def read_reason(exc: BaseException) -> str:
+    """A short, path-free explanation of why a file could not be read."""
+    if isinstance(exc, FileNotFoundError):
+        return "no such file"
+    if isinstance(exc, IsADirectoryError):
+        return "it is a directory, not a file"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    if isinstance(exc, Image.UnidentifiedImageError):
+        return "not an image format Pillow recognises"
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -1,0 +1,108 @@
+"""The protocol every loss term follows, and the Objective that sums weighted terms.
+
+A term reads the responses of some layers, by name, and scores them per layer against targets it keeps:
+
+    term.layers               {layer: w_l}: which responses it reads, and how they are weighted
+    term.set_target(f)        f = {layer: (1, N, H, W)}: the responses of its target image (content, style)
+    term(f)                   -> {layer: value}, unweighted (L_content,l for content, E_l for style)
+    term.start_step(s)        called before the evaluations of step s (terms that draw random numbers)
+
+"image" is a pseudo-layer: the image itself, (B, 3, H, W); total variation reads it.
+The Objective holds named terms and their weights, and one evaluation gives
+    value_t = sum_l w_l term_t(f)[l],   total = sum_t weight_t * value_t
+TensorBoard tags, HParams, the progress bar and the summaries are made from these names, so a new term
+needs no edit anywhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+IMAGE = "image"  # the pseudo-layer that holds the image itself
+
+
+class Term(nn.Module):
+    """A loss term: responses of its layers -> one unweighted value per layer."""
+
+    def __init__(self, layers: Mapping[str, float]):
+        super().__init__()
+        self.layers: dict[str, float] = {name: float(w) for name, w in layers.items()}
+
+    def set_target(self, features: dict[str, torch.Tensor]) -> None:
+        """Keep what forward compares against, from the target image's responses (default: nothing)."""
+
+    def start_step(self, step: int) -> None:
+        """Called before the evaluations of step `step` (and of the final image); default: nothing."""
+
+    def forward(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+
+@dataclass
+class Evaluation:
+    """One evaluation of the objective: per term its value (before its weight), weighted value and layers."""
+
+    total: torch.Tensor
+    values: dict[str, torch.Tensor]  # term -> sum_l w_l value_l
+    weighted: dict[str, torch.Tensor]  # term -> weight * value
+    layers: dict[str, dict[str, torch.Tensor]]  # term -> layer -> value_l (unweighted)
+
+    def detached(self) -> "Evaluation":
+        return Evaluation(
+            self.total.detach(),
+            {k: v.detach() for k, v in self.values.items()},
+            {k: v.detach() for k, v in self.weighted.items()},
+            {k: {layer: v.detach() for layer, v in per_layer.items()} for k, per_layer in self.layers.items()},
+        )
+
+    def scalars(self) -> dict[str, float]:
+        """Flat {tag: value} for logging, with one device sync for all values:
+        loss/total, loss/<term>, loss/weighted/<term>, loss/<term>/<layer>."""
+        tags = {"loss/total": self.total}
+        tags.update({f"loss/{k}": v for k, v in self.values.items()})
+        tags.update({f"loss/weighted/{k}": v for k, v in self.weighted.items()})
+        for k, per_layer in self.layers.items():
+            tags.update({f"loss/{k}/{layer}": v for layer, v in per_layer.items()})
+        values = torch.stack([v.detach().float().reshape(()) for v in tags.values()]).cpu().tolist()
+        return dict(zip(tags, values))
+
+
+class Objective(nn.Module):
+    """sum_t weight_t * term_t. A term whose weight is 0 is still evaluated, for the logs, but without
+    gradient and outside the total."""
+
+    def __init__(self, terms: Mapping[str, Term], weights: Mapping[str, float]):
+        super().__init__()
+        if set(terms) != set(weights):
+            raise ValueError(f"terms {sorted(terms)} and weights {sorted(weights)} must name the same terms")
+        self.terms = nn.ModuleDict(dict(terms))
+        self.weights = {name: float(weights[name]) for name in terms}
+
+    @property
+    def layers(self) -> list[str]:
+        """The network layers the terms read, in order of first mention (the pseudo-layer "image" left out)."""
+        names = (name for term in self.terms.values() for name in term.layers)
+        return [name for name in dict.fromkeys(names) if name != IMAGE]
+
+    def start_step(self, step: int) -> None:
+        for term in self.terms.values():
+            term.start_step(step)
+
+    def forward(self, features: dict[str, torch.Tensor], image: torch.Tensor) -> Evaluation:
+        features = {**features, IMAGE: image}
+        zero = image.new_zeros((), dtype=torch.float32)
+        total, values, weighted, layers = zero, {}, {}, {}
+        for name, term in self.terms.items():
+            weight = self.weights[name]
+            with torch.set_grad_enabled(torch.is_grad_enabled() and weight != 0):
+                per_layer = term(features)
+            values[name] = sum((term.layers[layer] * per_layer[layer] for layer in term.layers), zero)
+            weighted[name] = weight * values[name]
+            layers[name] = per_layer
+            if weight != 0:
+                total = total + weighted[name]
+        return Evaluation(total, values, weighted, layers)

@@ -1,0 +1,350 @@
+"""A finished sweep folder -> one labelled grid picture (the paper's figures, contact sheets, summaries).
+
+Rows and columns come from the values of two override keys; each axis keeps the order in which the
+sweep ran. The jobs come from stylelab.sweeps.read.
+
+    jobs = load_sweep("outputs/multirun/2026-01-01/12-00-00")
+    layout = arrange(jobs, rows="loss.style_layers", cols="loss.beta")
+    picture = grid(load_cells(layout), layout.row_labels, layout.col_labels, "Fig 4")
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torchvision.transforms.functional as TF
+from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL.PngImagePlugin import PngInfo
+from torchvision.utils import make_grid
+
+from stylelab.errors import StyleLabError
+from stylelab.io import images, samples
+from stylelab.io.atomic import write_atomic
+from stylelab.sweeps.read import Job, load_sweep, swept_keys
+
+CORNERS = ("bottom_left", "bottom_right", "top_left", "top_right")
+_EMPTY_CELL = (225, 225, 225)  # a job that has no final.png (yet)
+_RATIO_KEYS = ("loss.alpha", "loss.beta")  # labelled with the paper's alpha/beta
+
+
+# ---------------------------------------------------------------- labels
+
+
+def format_number(x: float) -> str:
+    """Short, as the paper writes them: 1e-5, 8e-4, 0.5, 1000, 1.032e9."""
+    if x == 0 or (0.1 <= abs(x) < 1e4):
+        return f"{x:.4g}"
+    mantissa, exponent = f"{x:.3e}".split("e")
+    mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def _as_list(value: str) -> list[str] | None:
+    """'[relu1_1,relu2_1]' -> ['relu1_1', 'relu2_1']; None for anything that is not a list."""
+    if not (value.startswith("[") and value.endswith("]")):
+        return None
+    return [item.strip().strip("'\"") for item in value[1:-1].split(",") if item.strip()]
+
+
+def label(key: str, value: str | None, job: Job | None = None, *, compact: bool = True) -> str:
+    """The text for one swept value: `1e-3` (alpha/beta), `relu1_1..relu3_1`, `shipwreck`, `photo.jpg`."""
+    if value is None:
+        return "(default)"
+    if key in _RATIO_KEYS and job is not None:
+        alpha, beta = job.value("loss.alpha"), job.value("loss.beta")
+        if isinstance(alpha, (int, float)) and isinstance(beta, (int, float)) and beta:
+            return format_number(alpha / beta)  # the paper labels its columns with the ratio
+    items = _as_list(value)
+    if items is not None:
+        if not items:
+            return "none"
+        return f"{items[0]}..{items[-1]}" if compact and len(items) > 2 else ", ".join(items)
+    if "/" in value or "\\" in value:  # an image path or a nested config option: its last part
+        return value.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    try:
+        return format_number(float(value)) if any(c in value for c in ".eE") else value
+    except ValueError:
+        return value
+
+
+def _axis_labels(key: str | None, values: list, jobs: list[Job | None]) -> list[str]:
+    if key is None:
+        return []
+    labels = [label(key, v, j) for v, j in zip(values, jobs)]
+    if len(set(labels)) < len(labels):  # e.g. [relu1_1,relu3_1,relu5_1] and [relu1_1,relu5_1]
+        labels = [label(key, v, j, compact=False) for v, j in zip(values, jobs)]
+    return labels
+
+
+def axis_name(key: str | None, ratios: bool = True) -> str:
+    if ratios and key in _RATIO_KEYS:
+        return "alpha/beta"
+    # a nested experiment group by its last part (fig3_panel); other groups in full (loss/style)
+    return (key or "").rsplit("/", 1)[-1] if (key or "").startswith("experiment/") else (key or "")
+
+
+def axes_caption(layout: "Layout", ratios: bool = True) -> str:
+    """'rows: alpha/beta, columns: loss.style_layers' (empty when nothing is swept)."""
+    axes = [f"rows: {axis_name(layout.row_key, ratios)}" if layout.row_key else "",
+            f"columns: {axis_name(layout.col_key, ratios)}" if layout.col_key else ""]
+    return ", ".join(a for a in axes if a)
+
+
+# ---------------------------------------------------------------- layout
+
+
+@dataclass
+class Layout:
+    """Which job goes into which cell; values are the raw override values, labels what is drawn."""
+
+    row_key: str | None
+    col_key: str | None
+    row_labels: list[str]
+    col_labels: list[str]
+    cells: list[list[Job | None]]  # [row][col]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.cells), len(self.cells[0]) if self.cells else 0
+
+
+def find_key(jobs: list[Job], key: str) -> str:
+    """The override key as recorded, also from `+key` or the last part of a group (`fig3_panel`)."""
+    known = list(dict.fromkeys(k for job in jobs for k in job.overrides))
+    wanted = key.lstrip("+")
+    matches = [k for k in known if k == wanted] or [k for k in known if k.rsplit("/", 1)[-1] == wanted]
+    if len(matches) != 1:
+        swept = ", ".join(swept_keys(jobs)) or "none"
+        raise StyleLabError(f"no job of this sweep sets '{key}' on its command line; the swept keys are: {swept}")
+    return matches[0]
+
+
+def arrange(jobs: list[Job], rows: str | None = None, cols: str | None = None, *, ratios: bool = True) -> Layout:
+    """Put every job into the cell of its (rows, cols) values; without keys, take the swept ones.
+
+    ratios: label alpha or beta by alpha/beta as the paper does; False labels them by their own values.
+    """
+    rows = find_key(jobs, rows) if rows else None
+    cols = find_key(jobs, cols) if cols else None
+    if rows is None and cols is None:
+        swept = swept_keys(jobs)
+        if len(swept) > 2:
+            raise StyleLabError(
+                f"this sweep varies {len(swept)} keys ({', '.join(swept)}); choose the grid with --rows KEY --cols KEY"
+            )
+        rows, cols = (swept[0], swept[1]) if len(swept) == 2 else (None, swept[0] if swept else None)
+    if rows is None and cols is None:  # nothing swept: one row of jobs
+        return Layout(None, None, [], [], [list(jobs)])
+
+    def values(key):
+        return list(dict.fromkeys(job.overrides.get(key) for job in jobs)) if key else [None]
+
+    row_values, col_values = values(rows), values(cols)
+    cells: list[list[Job | None]] = [[None] * len(col_values) for _ in row_values]
+    for job in jobs:
+        r, c = row_values.index(job.overrides.get(rows)), col_values.index(job.overrides.get(cols))
+        if cells[r][c] is not None:
+            other = [k for k in swept_keys(jobs) if k not in (rows, cols)]
+            raise StyleLabError(
+                f"jobs '{cells[r][c].dir.name}' and '{job.dir.name}' fall into the same cell; the sweep also "
+                f"varies {', '.join(other) or 'nothing else'}: choose the grid with --rows KEY --cols KEY"
+            )
+        cells[r][c] = job
+
+    def first_jobs(axis_values, pick):
+        # the job gives label() its alpha and beta; without it the raw value is shown
+        return [next((j for j in jobs if pick(j) == v), None) if ratios else None for v in axis_values]
+
+    row_labels = _axis_labels(rows, row_values, first_jobs(row_values, lambda j: j.overrides.get(rows)))
+    col_labels = _axis_labels(cols, col_values, first_jobs(col_values, lambda j: j.overrides.get(cols)))
+    return Layout(rows, cols, row_labels, col_labels, cells)
+
+
+# ---------------------------------------------------------------- drawing
+
+
+def _font(size: int) -> ImageFont.ImageFont:
+    return ImageFont.load_default(size=size)
+
+
+def _wrap(text: str, font, width: int) -> list[str]:
+    """Greedy word wrap to a pixel width."""
+    lines: list[str] = []
+    for paragraph in text.splitlines() or [""]:
+        line = ""
+        for word in paragraph.split(" "):
+            candidate = f"{line} {word}".strip()
+            if line and font.getlength(candidate) > width:
+                lines.append(line)
+                line = word
+            else:
+                line = candidate
+        lines.append(line)
+    return lines
+
+
+def with_inset(picture: Image.Image, small: Image.Image, corner: str = "bottom_left", fraction: float = 0.3) -> Image.Image:
+    """`picture` with `small` shrunk to `fraction` of its width in one corner, on a thin white frame."""
+    if corner not in CORNERS:
+        raise StyleLabError(f"the inset corner must be one of {', '.join(CORNERS)}, not '{corner}'")
+    out = picture.convert("RGB")  # a copy: the caller's image stays as it was
+    frame = max(1, round(out.width / 150))
+    box = max(4, round(out.width * fraction)), max(4, round(out.height * fraction))
+    thumb = ImageOps.expand(ImageOps.contain(small.convert("RGB"), box), border=frame, fill="white")
+    x = 0 if corner.endswith("left") else out.width - thumb.width
+    y = 0 if corner.startswith("top") else out.height - thumb.height
+    out.paste(thumb, (x, y))
+    return out
+
+
+def grid(
+    cells: list[list[Image.Image | None]],
+    row_labels: list[str] | None = None,
+    col_labels: list[str] | None = None,
+    title: str = "",
+    *,
+    padding: int | None = None,
+) -> Image.Image:
+    """Tile `cells` ([row][col], None = empty) with labels left of the rows, above the columns, and a title.
+
+    Cells of other sizes are shrunk to fit and centred; all cells get the size of the largest.
+    """
+    if not cells or not cells[0] or any(len(row) != len(cells[0]) for row in cells):
+        raise ValueError("cells must be a non-empty list of equally long rows")
+    row_labels, col_labels = list(row_labels or []), list(col_labels or [])
+    n_rows, n_cols = len(cells), len(cells[0])
+    if row_labels and len(row_labels) != n_rows or col_labels and len(col_labels) != n_cols:
+        raise ValueError(f"{len(row_labels)} row / {len(col_labels)} column labels for a {n_rows} x {n_cols} grid")
+    present = [im for row in cells for im in row if im is not None]
+    cell_h = max((im.height for im in present), default=64)
+    font = _font(max(11, min(28, round(cell_h / 14))))
+    pad = padding if padding is not None else max(2, font.size // 3)
+    widest_col_label = max((math.ceil(font.getlength(t)) for t in col_labels), default=0)
+    cell_w = max(max((im.width for im in present), default=64), widest_col_label + 2 * pad)
+
+    tiles = []
+    for im in (im for row in cells for im in row):
+        tile = Image.new("RGB", (cell_w, cell_h), _EMPTY_CELL if im is None else "white")
+        if im is not None:
+            im = ImageOps.contain(im.convert("RGB"), (cell_w, cell_h)) if im.width > cell_w or im.height > cell_h else im
+            tile.paste(im.convert("RGB"), ((cell_w - im.width) // 2, (cell_h - im.height) // 2))
+        tiles.append(TF.pil_to_tensor(tile))  # (3, cell_h, cell_w) uint8
+    body = make_grid(torch.stack(tiles).float() / 255, nrow=n_cols, padding=pad, pad_value=1.0)  # (3, H, W)
+    body = TF.to_pil_image(body)
+
+    line_h = font.size + pad
+    left = max((math.ceil(font.getlength(t)) for t in row_labels), default=0) + (2 * pad if row_labels else 0)
+    title_lines = _wrap(title, font, left + body.width - 2 * pad) if title else []
+    top = len(title_lines) * line_h + (line_h + pad if col_labels else 0) + (pad if title_lines else 0)
+    canvas = Image.new("RGB", (left + body.width, top + body.height), "white")
+    canvas.paste(body, (left, top))
+    draw = ImageDraw.Draw(canvas)
+    for i, line in enumerate(title_lines):
+        draw.text((pad, pad + i * line_h), line, fill="black", font=font)
+    step_x, step_y = cell_w + pad, cell_h + pad  # make_grid puts `pad` before every tile and after the last
+    for c, text in enumerate(col_labels):
+        centre = left + pad + c * step_x + cell_w / 2
+        draw.text((centre, top - pad), text, fill="black", font=font, anchor="ms")
+    for r, text in enumerate(row_labels):
+        middle = top + pad + r * step_y + cell_h / 2
+        draw.text((left - pad, middle), text, fill="black", font=font, anchor="rm")
+    return canvas
+
+
+# ---------------------------------------------------------------- a sweep's figure
+
+
+def _style_image(job: Job) -> Image.Image | None:
+    spec = job.value("style")
+    if not isinstance(spec, str):
+        return None
+    path = Path(spec).expanduser()
+    if not path.is_absolute() and job.cwd is not None and (job.cwd / path).is_file():
+        path = job.cwd / path
+    try:
+        return images.to_pil(images.load_image(samples.resolve_image(str(path))))
+    except StyleLabError as exc:
+        warnings.warn(f"no style inset for {job.dir.name}: {exc}", stacklevel=2)
+        return None
+
+
+def load_cells(layout: Layout, inset: str | None = None) -> list[list[Image.Image | None]]:
+    """Each cell's final.png (None where the job has not finished), with the style image inset if asked."""
+    cells = []
+    for row in layout.cells:
+        out = []
+        for job in row:
+            picture = None
+            if job is not None and job.final is not None:
+                with Image.open(job.final) as im:
+                    picture = im.convert("RGB")
+                small = _style_image(job) if inset else None
+                if small is not None:
+                    picture = with_inset(picture, small, inset)
+            out.append(picture)
+        cells.append(out)
+    return cells
+
+
+@dataclass
+class Figure:
+    image: Image.Image
+    layout: Layout
+    title: str
+    finished: int  # jobs with a final.png
+    total: int
+
+
+def sweep_figure(
+    sweep: str | Path,
+    rows: str | None = None,
+    cols: str | None = None,
+    inset: str | None = None,
+    title: str | None = None,
+) -> Figure:
+    """The figure of a sweep. Arguments left None come from the jobs' `figure` config (set by experiments)."""
+    jobs = load_sweep(sweep)
+    declared = jobs[0].config.get("figure") or {}
+    if rows is None and cols is None:
+        rows, cols = declared.get("rows"), declared.get("cols")
+    inset = declared.get("inset") if inset is None else inset
+    inset = None if inset in ("none", "") else inset
+    if inset is not None and inset not in CORNERS:
+        raise StyleLabError(f"the inset corner must be one of {', '.join(CORNERS)} or none, not '{inset}'")
+    layout = arrange(jobs, rows, cols)
+    if title is None:
+        title = declared.get("title") or Path(sweep).resolve().name
+        caption = axes_caption(layout)
+        if not declared.get("title") and caption:
+            title = f"{title} ({caption})"
+    picture = grid(load_cells(layout, inset), layout.row_labels, layout.col_labels, title)
+    finished = sum(job.final is not None for job in jobs)
+    return Figure(picture, layout, title, finished, len(jobs))
+
+
+def save_figure(figure: Figure, path: str | Path, source: str | Path = "") -> Path:
+    """Write the PNG atomically; its text chunks keep the title and the row/column labels."""
+    info = PngInfo()
+    info.add_text("Title", figure.title)
+    info.add_text("Source", str(source))
+    info.add_text("stylelab:rows", json.dumps({"key": figure.layout.row_key, "labels": figure.layout.row_labels}))
+    info.add_text("stylelab:cols", json.dumps({"key": figure.layout.col_key, "labels": figure.layout.col_labels}))
+    path = Path(path)
+    write_atomic(path, lambda f: figure.image.save(f, format="PNG", pnginfo=info))
+    return path
+
+
+def add_to_tensorboard(figure: Figure, logdir: str | Path, tag: str = "figure") -> None:
+    """The figure as an image event; the step is the number of finished jobs, so re-runs show progress."""
+    from torch.utils.tensorboard import SummaryWriter  # tensorboard is only needed here
+
+    writer = SummaryWriter(str(logdir))
+    try:
+        writer.add_image(tag, TF.pil_to_tensor(figure.image), figure.finished)
+    finally:
+        writer.close()
