@@ -7,20 +7,28 @@ From a notebook, with the `stylelab` command's configs and code path:
     stylelab.build_extractor, stylelab.losses                        -> the pieces as plain modules
 """
 
-from stylelab.api import compose, run, stylize, transfer
-from stylelab.errors import StyleLabError
-from stylelab.extractors.vgg import LAYER_NAMES, VGGFeatures, build_extractor
-from stylelab.loop import RunResult, optimize
+import importlib
 
-__all__ = [
-    "LAYER_NAMES",
-    "RunResult",
-    "StyleLabError",
-    "VGGFeatures",
-    "build_extractor",
-    "compose",
-    "optimize",
-    "run",
-    "stylize",
-    "transfer",
-]
+from stylelab.errors import StyleLabError
+
+# name -> module. Imported when first used, so that the command line can answer --help or a typo without
+# loading torch (seconds).
+_EXPORTS = {
+    "compose": "stylelab.overrides",
+    "run": "stylelab.api",
+    "stylize": "stylelab.api",
+    "transfer": "stylelab.api",
+    "RunResult": "stylelab.loop",
+    "optimize": "stylelab.loop",
+    "LAYER_NAMES": "stylelab.extractors.vgg",
+    "VGGFeatures": "stylelab.extractors.vgg",
+    "build_extractor": "stylelab.extractors.vgg",
+}
+
+__all__ = ["StyleLabError", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'stylelab' has no attribute {name!r}")

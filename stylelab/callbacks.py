@@ -53,6 +53,23 @@ class TensorBoard:
         # run_name="." keeps the hparams in this run's folder, so the HParams tab links them to its curves
         self.writer.add_hparams(hparams, metrics, run_name=".", global_step=step)
 
+    def failed(self, hparams: dict, reason: str) -> None:
+        """A run that failed: the reason as text, and its settings in the HParams tab with status failure."""
+        from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
+        from tensorboard.plugins.hparams.api_pb2 import Status
+        from tensorboard.plugins.hparams.metadata import PLUGIN_DATA_VERSION, PLUGIN_NAME, SESSION_END_INFO_TAG
+        from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData, SessionEndInfo
+        from torch.utils.tensorboard.summary import hparams as hparams_summaries
+
+        self.writer.add_text("error", reason)
+        experiment, start, _ = hparams_summaries(hparams, {})  # torch's end summary says success: ours instead
+        end = HParamsPluginData(session_end_info=SessionEndInfo(status=Status.Value("STATUS_FAILURE")),
+                                version=PLUGIN_DATA_VERSION)
+        metadata = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name=PLUGIN_NAME,
+                                                                          content=end.SerializeToString()))
+        for summary in (experiment, start, Summary(value=[Summary.Value(tag=SESSION_END_INFO_TAG, metadata=metadata)])):
+            self.writer.file_writer.add_summary(summary)
+
     def close(self) -> None:
         self.writer.close()
 

@@ -12,7 +12,6 @@ Only config.py, build.py, job.py, api.py and cli/ know about configs; library co
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Dict, List, Optional
@@ -205,27 +204,6 @@ class StyleLabConfig:
     inputs: Dict[str, str] = field(default_factory=dict)
 
 
-def job_dirname(overrides, num: int) -> str:
-    """A sweep job's folder, named after its overrides: `loss.beta=100.0,style=shipwreck`.
-
-    Inert settings are left out; image paths are shortened to their file name so the name stays one
-    readable folder.
-    """
-    parts = []
-    for item in sorted(str(o) for o in overrides):
-        key, _, value = item.partition("=")
-        if is_inert(key):
-            continue
-        key = key.lstrip("+~")
-        # a group: experiment/gatys2016/fig3_panel -> fig3_panel; loss/style -> loss-style (no sub-folders)
-        key = key.rsplit("/", 1)[-1] if key.startswith("experiment/") else key.replace("/", "-")
-        if "/" in value or "\\" in value:
-            value = re.split(r"[/\\]", value.rstrip("/\\"))[-1]
-        parts.append(f"{key}={value}")
-    name = ",".join(parts) or str(num)
-    return name if len(name) <= 200 else f"{name[:190]}..{num}"
-
-
 def groups_help() -> str:
     """`stylelab --help`'s list of config groups and their options (Hydra's own list would show the schemas)."""
     from hydra.core.global_hydra import GlobalHydra
@@ -246,6 +224,12 @@ def groups_help() -> str:
     return "".join(line + "\n" for _, line in sorted(walk("")))
 
 
+def _sweep_dirname(overrides, num: int, sweep_dir: str) -> str:
+    from stylelab.cli.sweep import job_dirname as dirname  # Hydra's side of naming; imported when a sweep runs
+
+    return dirname(overrides, num, sweep_dir)
+
+
 _registered = False
 
 
@@ -255,7 +239,7 @@ def register() -> None:
     if _registered:
         return
     _registered = True
-    OmegaConf.register_new_resolver("stylelab_dirname", job_dirname, replace=True)
+    OmegaConf.register_new_resolver("stylelab_dirname", _sweep_dirname, replace=True)
     # hydra.run.dir and output_subdir: a resumed run goes on in the folder it continues
     OmegaConf.register_new_resolver("stylelab_if_resumed", lambda resume, yes, no: yes if resume else no, replace=True)
     OmegaConf.register_new_resolver("stylelab_groups", groups_help, replace=True)
@@ -283,6 +267,21 @@ def flatten(cfg: DictConfig) -> dict[str, Any]:
 
     walk(plain, "")
     return flat
+
+
+def flatten_keys(cfg: DictConfig) -> list[str]:
+    """Every dotted key of a config, without resolving its values."""
+    keys: list[str] = []
+
+    def walk(node, prefix: str) -> None:
+        if isinstance(node, dict) and node:
+            for key, value in node.items():
+                walk(value, f"{prefix}{key}.")
+        else:
+            keys.append(prefix[:-1])
+
+    walk(OmegaConf.to_container(cfg, resolve=False), "")
+    return keys
 
 
 def settings(cfg: DictConfig) -> dict[str, Any]:

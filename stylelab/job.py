@@ -47,8 +47,12 @@ def _hparam_value(value: Any):
 
 
 def run(cfg: DictConfig, run_dir: Path | None, *, choices: dict[str, str] | None = None,
-        pictures: dict[str, torch.Tensor] | None = None, callbacks=()) -> RunResult:
-    """Run the job `cfg` describes; with `run_dir`, write its artifacts there (and resume from it if asked)."""
+        pictures: dict[str, torch.Tensor] | None = None, callbacks=(), start_over: bool = False) -> RunResult:
+    """Run the job `cfg` describes; with `run_dir`, write its artifacts there (and resume from it if asked).
+
+    start_over: run_dir holds an earlier, unfinished attempt without a checkpoint; its TensorBoard events
+    are dropped and the run begins again at step 0.
+    """
     built = build.build(cfg, pictures=pictures, progress=cfg.log.progress)
     steps = cfg.steps
     # the options chosen first, so a mismatch is named as the user chose it (optimizer='lbfgs', not its class)
@@ -74,7 +78,7 @@ def run(cfg: DictConfig, run_dir: Path | None, *, choices: dict[str, str] | None
         if run_dir is not None:
             # purge_step: TensorBoard drops what the stopped run logged from this step on, so no step is doubled
             tb = TensorBoard(run_dir / "tb", steps=steps, every=cfg.log.every, image_every=cfg.log.image_every,
-                             purge_step=first_step if start else None)
+                             purge_step=first_step if start else (0 if start_over else None))
             if not start:
                 tb.inputs(built.content, built.style)
             saver = SaveCheckpoint(run_dir, cfg.checkpoint_every, fingerprint)

@@ -42,8 +42,10 @@ def test_keywords_are_overrides_and_groups_take_their_own_defaults():
     cfg = stylelab.compose("loss.style_layers=[relu1_1]", seed=3, content="/my photos/Straße 1.jpg")
     assert list(cfg.loss.style_layers) == ["relu1_1"] and cfg.seed == 3 and cfg.content == "/my photos/Straße 1.jpg"
     assert api.override_value([1e-3, "relu1_1", None, True]) == "[0.001,'relu1_1',null,true]"
-    with pytest.raises(StyleLabError, match="bad settings"):
+    with pytest.raises(StyleLabError, match=r"^no setting loss.alpah; did you mean loss.alpha\?$"):
         stylelab.compose("loss.alpah=1")
+    with pytest.raises(StyleLabError, match=r"^no setting size; did you mean image.size\?$"):
+        stylelab.stylize("a.jpg", "b.jpg", size=256)
 
 
 def test_channels_last_gives_the_same_losses():

@@ -197,7 +197,7 @@ def test_resume_on_the_command_line_goes_on_in_the_resumed_folder(tmp_path, cont
     assert f"wrote {run_dir / 'final.png'} after 5 steps" in proc.stdout
     # the first run's record stays; the resumed run's config is kept below it
     assert (run_dir / ".hydra" / "overrides.yaml").read_text() == hydra_record
-    assert f"resume={run_dir}" in next((run_dir / ".hydra").glob("resumed-*/overrides.yaml")).read_text()
+    assert f"resume='{run_dir}'" in next((run_dir / ".hydra").glob("resumed-*/overrides.yaml")).read_text()
     assert steps_of(events(run_dir / "tb"), "loss/total") == [0, 5]
 
 

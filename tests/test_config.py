@@ -136,7 +136,9 @@ def test_inert_settings_are_one_list_that_every_reader_shares():
         assert config.is_inert(key), key
     for key in ("steps", "seed", "loss.beta", "image.size", "optimizer.lr", "loss/style", "model.weights"):
         assert not config.is_inert(key), key
-    assert config.job_dirname(["device=cpu", "log.every=3", "loss.beta=5", "loss/style=w2"], 0) == "loss.beta=5,loss-style=w2"
+    from stylelab.cli.sweep import fallback_dirname
+
+    assert fallback_dirname(["device=cpu", "log.every=3", "loss.beta=5", "loss/style=w2"], 0) == "loss.beta=5,loss-style=w2"
 
 
 def test_flatten_gives_plain_values():

@@ -4,11 +4,30 @@
     stylelab-figure     stylelab.cli.figure
     stylelab-summary    stylelab.cli.summary
     stylelab-normalize  stylelab.cli.normalize
+
+Each entry point imports its module when called, so one tool does not load what another needs.
 """
 
-from stylelab.cli.app import main
-from stylelab.cli.figure import main as figure_main
-from stylelab.cli.normalize import main as normalize_main
-from stylelab.cli.summary import main as summary_main
 
-__all__ = ["figure_main", "main", "normalize_main", "summary_main"]
+def main() -> None:
+    from stylelab.cli.app import main as run
+
+    run()
+
+
+def figure_main(argv: list[str] | None = None) -> None:
+    from stylelab.cli.figure import main as run
+
+    run(argv)
+
+
+def normalize_main(argv: list[str] | None = None) -> None:
+    from stylelab.cli.normalize import main as run
+
+    run(argv)
+
+
+def summary_main(argv: list[str] | None = None) -> None:
+    from stylelab.cli.summary import main as run
+
+    run(argv)

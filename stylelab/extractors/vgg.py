@@ -52,6 +52,13 @@ def check_layers(names, what: str = "layer") -> None:
         )
 
 
+def spatial_path(layer: str) -> list[str]:
+    """How the image's grid reaches `layer`: "conv" (3 x 3, stride 1, padding 1) and "pool" (2 x 2, stride 2)
+    in network order, up to and including the layer."""
+    check_layers([layer])
+    return [name[:4] for name in LAYER_NAMES[: LAYERS[layer] + 1] if name.startswith(("conv", "pool"))]
+
+
 def min_input_side(layers) -> int:
     """Smallest image side whose feature map at the deepest of `layers` is at least 1 pixel."""
     deepest = max(LAYERS[n] for n in layers)

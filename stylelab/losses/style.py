@@ -15,6 +15,7 @@ representation, which is computed once, in set_target.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -175,20 +176,33 @@ class W2Loss(StyleLoss):
             raise StyleLabError(f"loss.style.eps must be >= 0, not {eps}")
         self.eps = float(eps)
 
-    def representation(self, f: torch.Tensor):
-        return moments(f)
-
     def target_representation(self, f: torch.Tensor):
         mu, cov = moments(f.double())  # once per run: float64 from the start
         cov = cov + self.eps * torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device)
         return mu, sqrtm_psd(cov), torch.diagonal(cov, dim1=-2, dim2=-1).sum(-1)
 
+    def representation(self, f: torch.Tensor):
+        b, n, h, w = f.shape
+        if h * w >= n:
+            mu, cov = moments(f)
+            return mu, cov, None
+        # fewer positions than filters: the centred responses, for the smaller M x M eigenproblem in score
+        f = _at_least_float32(f)
+        mu = f.mean(dim=(2, 3))  # (B, N)
+        return mu, None, (f - mu[:, :, None, None]).reshape(b, n, h * w)  # (B, N, M)
+
     def score(self, representation, target) -> torch.Tensor:
-        (mu, cov), (mu_s, root_s, trace_s) = representation, target
-        cov = cov.double()
-        cross = root_s @ cov @ root_s  # (B, N, N), symmetric PSD
+        (mu, cov, centred), (mu_s, root_s, trace_s) = representation, target
+        if centred is None:
+            cov = cov.double()
+            cross = root_s @ cov @ root_s  # (B, N, N), symmetric PSD
+            trace_f = torch.diagonal(cov, dim1=-2, dim2=-1).sum(-1)
+        else:  # Sigma_S^1/2 Sigma_F Sigma_S^1/2 = Y^T Y with Y = F_c^T Sigma_S^1/2 / sqrt(M); Y Y^T has its eigenvalues
+            centred = centred.double()
+            y = centred.transpose(1, 2) @ root_s / math.sqrt(centred.shape[-1])  # (B, M, N)
+            cross = y @ y.transpose(1, 2)  # (B, M, M)
+            trace_f = centred.pow(2).sum(dim=(1, 2)) / centred.shape[-1]
         trace_root = _SqrtEigenvalues.apply(torch.linalg.eigvalsh(cross)).sum(-1)  # tr(cross^1/2), (B,)
-        trace_f = torch.diagonal(cov, dim1=-2, dim2=-1).sum(-1)
         value = (mu.double() - mu_s).pow(2).sum(-1) + trace_f + trace_s - 2 * trace_root
         return value.sum().to(mu.dtype)
 
@@ -232,14 +246,28 @@ def sort_rows(x: torch.Tensor) -> torch.Tensor:
 
 
 def argsort_rows(x: torch.Tensor) -> torch.Tensor:
-    """The permutation that sorts each row of a (K, M) tensor (int64)."""
+    """The permutation that sorts each row of a (K, M) tensor (int64).
+
+    On the CPU, float32 rows are sorted as int64 keys (the float's bits made order-preserving, above the
+    position): NumPy's SIMD sort of those is about twice as fast as its argsort.
+    """
     if x.device.type != "cpu":
         return torch.argsort(x, dim=1)
     a = x.detach().contiguous().numpy()
     out = np.empty(a.shape, dtype=np.int64)
+    positions = np.arange(a.shape[1], dtype=np.int64)
 
     def work(rows: slice) -> None:
-        out[rows] = np.argsort(a[rows], axis=1)
+        if a.dtype != np.float32 or a.shape[1] >= 2**31:
+            out[rows] = np.argsort(a[rows], axis=1)
+            return
+        bits = a[rows].view(np.int32)
+        # negative floats order backwards as integers: flipping all but the sign bit makes them order right
+        keys = np.where(bits >= 0, bits, bits ^ np.int32(0x7FFFFFFF)).astype(np.int64)
+        keys <<= 32
+        keys |= positions
+        keys.sort(axis=1)
+        out[rows] = keys & 0xFFFFFFFF
 
     _on_cpu_threads(work, a.shape[0])
     return torch.from_numpy(out)

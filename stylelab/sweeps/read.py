@@ -7,12 +7,20 @@ the run adds `final.png`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from stylelab.errors import StyleLabError
+
+# A job that failed writes why into this file of its folder: the reason on the first line (a traceback
+# below it for an unexpected error). A later successful run of the job removes it.
+ERROR_FILE = "error.txt"
+# summary/<name> of each run, written at its end: total (the weighted sum), then each term of the objective
+# before its weight (content, style, tv, or whatever terms it had), and the time per step
+_TIMING = "seconds_per_step"
 
 
 @dataclass
@@ -68,14 +76,38 @@ def _job(folder: Path) -> Job:
     )
 
 
-def load_sweep(path: str | Path) -> list[Job]:
-    """The jobs of a sweep folder (or the single job of a run folder), in the order the sweep ran them."""
+@dataclass
+class PlannedJob:
+    """A job as the sweep planned it (stylelab.cli.sweep reads the plan from multirun.yaml)."""
+
+    num: int
+    overrides: list[str]  # "key=value", as Hydra records them
+    folder: Path
+
+
+def load_sweep(path: str | Path, planned: list[PlannedJob] | None = None) -> list[Job]:
+    """The jobs of a sweep folder (or the single job of a run folder), in the order the sweep ran them.
+
+    With `planned`, every planned job is listed, also one that never started (it has no folder yet).
+    """
     path = Path(path)
     if not path.is_dir():
         raise StyleLabError(f"'{path}' is not a folder; give the sweep folder that `stylelab -m` printed")
     if (path / ".hydra" / "overrides.yaml").is_file():
         return [_job(path)]
-    jobs = [_job(p.parent.parent) for p in sorted(path.glob("*/.hydra/overrides.yaml"))]
+    found = {p.parent.parent.resolve(): _job(p.parent.parent) for p in sorted(path.glob("*/.hydra/overrides.yaml"))}
+    jobs = []
+    for plan in planned or []:
+        folder = plan.folder.resolve()
+        if folder in found:
+            jobs.append(found.pop(folder))
+        else:  # not started yet: what the plan says about it
+            overrides = {}
+            for item in plan.overrides:
+                key, _, value = item.partition("=")
+                overrides[key.lstrip("+")] = value
+            jobs.append(Job(dir=plan.folder, num=plan.num, overrides=overrides, config={}, final=None, cwd=None))
+    jobs += found.values()  # folders the plan does not know (an older sweep into the same folder)
     if not jobs:
         raise StyleLabError(f"'{path}' holds no stylelab jobs (sub-folders with .hydra/overrides.yaml)")
     return sorted(jobs, key=lambda job: (job.num, job.dir.name))
@@ -85,3 +117,71 @@ def swept_keys(jobs: list[Job]) -> list[str]:
     """The override keys whose values differ between jobs, in the order the first job lists them."""
     keys = list(dict.fromkeys(key for job in jobs for key in job.overrides))
     return [key for key in keys if len({job.overrides.get(key) for job in jobs}) > 1]
+
+
+# ---------------------------------------------------------------- how a job ended
+
+
+@dataclass
+class Ending:
+    """How a job's run ended, from its folder: its error file or its TensorBoard events."""
+
+    status: str  # done | stopped | failed | running or killed | not started
+    reason: str = ""  # failed: the error's first line
+    steps_asked: int | None = None
+    steps_done: int | None = None
+    seconds: float | None = None
+    losses: dict[str, float] = field(default_factory=dict)  # summary/<name>: total and each term
+
+
+def ending(folder: Path, steps_asked: int | None = None) -> Ending:
+    """What a job folder says about the end of its run (steps_asked: the config's, if known)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return Ending("not started", steps_asked=steps_asked)
+    error = folder / ERROR_FILE
+    if error.is_file():
+        lines = error.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+        return Ending("failed", lines[0] if lines else "unknown error", steps_asked=steps_asked)
+    found = Ending("running or killed", steps_asked=steps_asked)
+    if not (folder / "tb").is_dir():
+        return found
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(folder / "tb"), size_guidance={"scalars": 0, "tensors": 1, "images": 1})
+    tb_logger = logging.getLogger("tensorboard")
+    level = tb_logger.level
+    tb_logger.setLevel(logging.ERROR)  # a resumed run's purge_step is logged as a warning; it is expected here
+    try:
+        acc.Reload()
+    finally:
+        tb_logger.setLevel(level)
+    scalars = acc.Tags().get("scalars", [])
+    if "summary/total" not in scalars:
+        return found
+    last = acc.Scalars("summary/total")[-1]
+    found.steps_done = last.step
+    names = [tag.removeprefix("summary/") for tag in scalars if tag.startswith("summary/")]
+    found.losses = {name: acc.Scalars(f"summary/{name}")[-1].value for name in names if name != _TIMING}
+    if f"summary/{_TIMING}" in scalars:
+        found.seconds = acc.Scalars(f"summary/{_TIMING}")[-1].value * max(last.step, 1)
+    asked = _hparam(acc, "steps")  # a resumed run may have asked for more steps than its config says
+    found.steps_asked = int(asked) if asked is not None else steps_asked
+    stopped = found.steps_asked is not None and found.steps_done < found.steps_asked
+    # stopped: by a signal or a tolerance; its checkpoint.pt may resume it
+    found.status, found.reason = ("stopped", f"at step {found.steps_done}") if stopped else ("done", "")
+    return found
+
+
+def _hparam(acc, name: str):
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    try:
+        content = acc.PluginTagToContent("hparams").get("_hparams_/session_start_info")
+    except KeyError:  # no hparams written (yet)
+        return None
+    if not content:
+        return None
+    info = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info
+    value = info.hparams.get(name)
+    return None if value is None else (value.number_value if value.HasField("number_value") else value.string_value)

@@ -9,81 +9,44 @@ from __future__ import annotations
 
 import csv
 import io
-import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from stylelab.io.atomic import write_atomic
 from stylelab.sweeps import figure as figures
-from stylelab.sweeps.read import Job, load_sweep, swept_keys
-
-# summary/<name> of each run, written at its end: total (the weighted sum), then each term of the objective
-# before its weight (content, style, tv, or whatever terms it had), and the time per step
-_TIMING = "seconds_per_step"
+from stylelab.sweeps.read import Ending, Job, PlannedJob, ending, load_sweep, swept_keys
 
 
 @dataclass
 class Row:
     job: Job
-    steps_asked: int | None = None
-    steps_done: int | None = None
-    seconds: float | None = None
-    losses: dict[str, float] = field(default_factory=dict)
+    end: Ending
 
     @property
     def status(self) -> str:
-        if self.steps_done is None:
-            return "running (or killed)" if (self.job.dir / "tb").is_dir() else "not started"
-        if self.steps_asked is not None and self.steps_done < self.steps_asked:
-            return f"stopped at {self.steps_done}"  # a signal or a tolerance; checkpoint.pt may resume it
-        return "done"
+        if self.end.status == "stopped":
+            return f"stopped at {self.end.steps_done}"  # a signal or a tolerance; checkpoint.pt may resume it
+        if self.end.status == "failed":
+            return f"failed: {self.end.reason}"
+        return self.end.status
+
+    @property
+    def steps_done(self) -> int | None:
+        return self.end.steps_done
+
+    @property
+    def seconds(self) -> float | None:
+        return self.end.seconds
+
+    @property
+    def losses(self) -> dict[str, float]:
+        return self.end.losses
 
 
 def read_row(job: Job) -> Row:
-    """What the job's TensorBoard events say about its end (nothing yet for a job still running)."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    row = Row(job, steps_asked=_int(job.value("steps")))
-    if not (job.dir / "tb").is_dir():
-        return row
-    acc = EventAccumulator(str(job.dir / "tb"), size_guidance={"scalars": 0, "tensors": 1, "images": 1})
-    tb_logger = logging.getLogger("tensorboard")
-    level = tb_logger.level
-    tb_logger.setLevel(logging.ERROR)  # a resumed run's purge_step is logged as a warning; it is expected here
-    try:
-        acc.Reload()
-    finally:
-        tb_logger.setLevel(level)
-    scalars = set(acc.Tags().get("scalars", []))
-    if "summary/total" not in scalars:
-        return row
-    last = acc.Scalars("summary/total")[-1]
-    row.steps_done = last.step
-    names = [tag.removeprefix("summary/") for tag in acc.Tags()["scalars"] if tag.startswith("summary/")]
-    row.losses = {name: acc.Scalars(f"summary/{name}")[-1].value for name in names if name != _TIMING}
-    if "summary/seconds_per_step" in scalars:
-        row.seconds = acc.Scalars("summary/seconds_per_step")[-1].value * max(last.step, 1)
-    asked = _hparam(acc, "steps")  # a resumed run may have asked for more steps than its config says
-    row.steps_asked = int(asked) if asked is not None else row.steps_asked
-    return row
-
-
-def _hparam(acc, name: str):
-    from tensorboard.plugins.hparams import plugin_data_pb2
-
-    try:
-        content = acc.PluginTagToContent("hparams").get("_hparams_/session_start_info")
-    except KeyError:  # no hparams written (yet)
-        return None
-    if not content:
-        return None
-    info = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info
-    value = info.hparams.get(name)
-    return None if value is None else (value.number_value if value.HasField("number_value") else value.string_value)
-
-
-def _int(value) -> int | None:
-    return value if isinstance(value, int) else None
+    """What the job's folder says about its end (nothing yet for a job still running)."""
+    steps = job.value("steps")
+    return Row(job, ending(job.dir, steps if isinstance(steps, int) else None))
 
 
 # ---------------------------------------------------------------- the table
@@ -167,9 +130,12 @@ def contact_sheet(jobs: list[Job], title: str):
 # ---------------------------------------------------------------- the command
 
 
-def summarize(sweep: Path, out: Path | None = None) -> dict[str, Path]:
-    """Write summary.csv, summary.md and contact_sheet.png for the sweep (into `out`, default the sweep)."""
-    jobs = load_sweep(sweep)
+def summarize(sweep: Path, out: Path | None = None, planned: list[PlannedJob] | None = None) -> dict[str, Path]:
+    """Write summary.csv, summary.md and contact_sheet.png for the sweep (into `out`, default the sweep).
+
+    planned: every job of the sweep (from its multirun.yaml), so failed and unstarted ones are listed too.
+    """
+    jobs = load_sweep(sweep, planned)
     out = Path(out or sweep)
     rows = [read_row(job) for job in jobs]
     header, cells = table(rows)

@@ -79,7 +79,7 @@ def test_four_job_alpha_beta_sweep_runs_on_slurm(cluster, tmp_path, content_png,
     assert len(jobs) == 4
     seen = set()
     for job in jobs:
-        alpha, beta = re.search(r"loss\.alpha=(\d+),loss\.beta=([\d.]+)", job.name).groups()
+        alpha, beta = re.fullmatch(r"loss\.alpha=(\d+),loss\.beta=(1e\d)", job.name).groups()  # as typed
         with Image.open(job / "final.png") as im:
             assert im.size == (48, 40)
         hp = hparams_of(job / "tb")
@@ -90,6 +90,18 @@ def test_four_job_alpha_beta_sweep_runs_on_slurm(cluster, tmp_path, content_png,
     # they ran as SLURM jobs: submitit's per-job logs say so
     logs = [p.read_text() for p in sweep.glob(".submitit/*/*_log.out")]
     assert len(logs) == 4 and all("Job completed successfully" in log for log in logs)
+    assert proc.stdout.strip().splitlines()[-1] == f"stylelab: sweep {sweep}: 4 jobs: 4 done, 0 failed, 0 not started"
+
+
+def test_a_failed_job_on_slurm_is_recorded_and_reported(cluster, tmp_path, content_png, style_png):
+    sweep = tmp_path / "sweep"
+    proc = run_cli("-m", *LAUNCHER, f"content={content_png}", f"style={style_png}", *SMOKE, *SHALLOW, "steps=2",
+                   "loss.beta=1e2,-1", f"hydra.sweep.dir={sweep}", env=cluster, timeout=600)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"stylelab: sweep {sweep}: 2 jobs: 1 done, 1 failed, 0 not started; failed: loss.beta=-1 "
+        "(loss.beta must be >= 0, not -1.0)")
+    assert (sweep / "loss.beta=-1" / "error.txt").is_file() and (sweep / "loss.beta=1e2" / "final.png").is_file()
 
 
 def test_preempted_job_checkpoints_requeues_and_resumes_exactly(cluster, tmp_path, content_png, style_png):

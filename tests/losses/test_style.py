@@ -133,6 +133,25 @@ def test_w2_logged_value_is_within_1e3_of_the_exact_float64_value(layer, size):
     assert logged == pytest.approx(exact, rel=1e-3)
 
 
+def test_w2_with_fewer_positions_than_filters_takes_the_small_eigenproblem():
+    """M < N: the value from the M x M problem is exact, and its gradient is the N x N problem's."""
+    from stylelab.losses.style import moments
+
+    gen = torch.Generator().manual_seed(8)
+    f = torch.randn(1, 6, 1, 4, generator=gen, dtype=torch.float64, requires_grad=True)
+    s = torch.randn(1, 6, 2, 10, generator=gen, dtype=torch.float64)
+    exact = exact_w2(f.detach()[0].reshape(6, 4).numpy(), s[0].reshape(6, 20).numpy())
+    term = W2Loss({"x": 1.0})
+    term.set_target({"x": s})
+    small = term({"x": f})["x"]
+    assert term.representation(f)[2] is not None and small.item() == pytest.approx(exact, rel=1e-7)
+    (grad_small,) = torch.autograd.grad(small, f)
+    large = term.score((*moments(f), None), term.targets["x"])  # the N x N eigenproblem
+    (grad_large,) = torch.autograd.grad(large, f)
+    assert large.item() == pytest.approx(exact, rel=1e-7)
+    torch.testing.assert_close(grad_small, grad_large, rtol=1e-6, atol=1e-9)
+
+
 def test_w2_of_random_samples_matches_scipy():
     gen = torch.Generator().manual_seed(2)
     f, s = torch.randn(1, 6, 5, 8, generator=gen, dtype=torch.float64), torch.randn(1, 6, 4, 10, generator=gen, dtype=torch.float64) * 2 + 1

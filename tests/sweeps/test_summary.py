@@ -25,7 +25,8 @@ def hydra_record(job_dir, num: int, overrides: list[str]) -> None:
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
-    """alpha in {1, 2} x beta in {100, 1000}: two jobs done, one stopped at step 1, one not started."""
+    """alpha in {1, 2} x beta in {100, 1000}: two jobs done, one stopped at step 1, one killed at its start
+    (Hydra made its folder, nothing more)."""
     from conftest import make_image
 
     root = tmp_path_factory.mktemp("sweep")
@@ -51,7 +52,7 @@ def test_table_has_overrides_status_steps_time_and_losses(sweep, tmp_path):
         ("0", "1", "100", "done", "2"),
         ("1", "1", "1000", "done", "2"),
         ("2", "2", "100", "stopped at 1", "1"),
-        ("3", "2", "1000", "not started", ""),
+        ("3", "2", "1000", "running or killed", ""),
     ]
     for row in rows[:3]:
         alpha, beta = float(row["loss.alpha"]), float(row["loss.beta"])
@@ -72,7 +73,7 @@ def test_contact_sheet_is_a_labelled_matrix_with_an_empty_cell(sweep, tmp_path):
     with Image.open(written["contact sheet"]) as sheet:
         sheet = sheet.convert("RGB")
     assert sheet.width > 2 * 48 and sheet.height > 2 * 40  # 2 x 2 cells of 48 x 40 plus labels
-    assert EMPTY in {color for _, color in sheet.getcolors(1 << 20)}  # the job that has not started
+    assert EMPTY in {color for _, color in sheet.getcolors(1 << 20)}  # the job that has no final.png
 
 
 def test_more_than_two_swept_keys_give_one_row_per_job(sweep, tmp_path):

@@ -1,0 +1,232 @@
+"""A sweep as Hydra runs it: its jobs planned from multirun.yaml, their folder names, and the report at its end.
+
+Hydra's basic sweeper runs the product of every swept key's values, `hydra.sweeper.params` first, then the
+command line, in order; `plan` reproduces that list from the multirun.yaml Hydra writes before the first
+job starts, so the folder of a job, the summary of a sweep and a resumed sweep all know every job, also
+those that failed or never started. A job's folder is named after the keys that vary across the sweep,
+with their values as the user typed them: `loss.beta=1e3,loss.style_layers=[relu1_1]`.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from stylelab import config
+from stylelab.sweeps import read
+
+MULTIRUN_FILE = "multirun.yaml"
+_MAX_NAME = 200  # bytes; most file systems allow 255
+
+
+@dataclass
+class PlannedJob:
+    num: int  # Hydra's job number: the order in which the sweep runs it
+    overrides: list[str]  # as Hydra records them in the job's .hydra/overrides.yaml ("loss.beta=1000.0")
+    swept: dict[str, str]  # the keys that vary across the sweep, with the values as typed ({"loss.beta": "1e3"})
+    name: str  # its folder in the sweep folder
+
+
+def split_top_level(text: str) -> list[str]:
+    """'1e3,[relu1_1,relu2_1],'a,b'' -> ['1e3', '[relu1_1,relu2_1]', "'a,b'"]: commas outside brackets and quotes."""
+    parts, depth, quote, start = [], 0, None, 0
+    for i, char in enumerate(text):
+        if quote:
+            if char == quote and text[i - 1] != "\\":
+                quote = None
+        elif char in "'\"":
+            quote = char
+        elif char in "[{(":
+            depth += 1
+        elif char in "]})":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    return [*parts, text[start:]]
+
+
+def _typed_values(override: Override) -> dict[str, str]:
+    """A swept override's values as Hydra writes them for a job -> as the user typed them."""
+    key = override.get_key_element()
+    value_text = override.input_line.partition("=")[2]
+    if not override.is_discrete_sweep() or value_text.startswith(("choice(", "range(", "glob(", "shuffle(")):
+        return {}  # functions sweeps: Hydra's own spelling of the values
+    parser = OverridesParser.create()
+    typed = {}
+    for element in split_top_level(value_text):
+        try:
+            normal = parser.parse_override(f"{key}={element}").get_value_element_as_str()
+        except Exception:  # an element Hydra would not parse alone: keep Hydra's spelling
+            continue
+        typed.setdefault(normal, element.strip())
+    return typed
+
+
+def _display(key: str, value: str) -> str:
+    """One `key=value` of a folder name: short keys for nested experiment groups, no path separators."""
+    key = key.lstrip("+~")
+    key = key.rsplit("/", 1)[-1] if key.startswith("experiment/") else key.replace("/", "-")
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        value = value[1:-1]
+
+    def short(item: str) -> str:  # an image path: its file name
+        item = item.strip().strip("'\"")
+        return re.split(r"[/\\]", item.rstrip("/\\"))[-1] if re.search(r"[/\\]", item) else item
+
+    if value.startswith("[") and value.endswith("]"):
+        value = "[" + ",".join(short(v) for v in split_top_level(value[1:-1])) + "]"
+    else:
+        value = short(value)
+    return f"{key}={value}".replace("/", "_")
+
+
+def _name(swept: dict[str, str], num: int) -> str:
+    name = ",".join(_display(k, v) for k, v in swept.items()) or str(num)
+    if len(name.encode()) > _MAX_NAME:
+        name = name.encode()[: _MAX_NAME - 12].decode(errors="ignore") + f"..{num}"
+    return name
+
+
+def plan(multirun: DictConfig) -> list[PlannedJob] | None:
+    """The jobs of a sweep from its multirun.yaml (None if it was not run by Hydra's basic sweeper)."""
+    hydra = multirun.get("hydra", {})
+    if "BasicSweeper" not in str(hydra.get("sweeper", {}).get("_target_", "BasicSweeper")):
+        return None
+    params = hydra.get("sweeper", {}).get("params") or {}
+    lines = [f"{key}={value}" for key, value in params.items()] + list(hydra.get("overrides", {}).get("task", []))
+    parsed = OverridesParser.create().parse_overrides(lines)
+    values, typed = [], {}  # per key, in the sweeper's order
+    for override in parsed:
+        key = override.get_key_element()
+        if override.is_sweep_override():
+            values.append([f"{key}={v}" for v in override.sweep_string_iterator()])
+            typed[key] = _typed_values(override)
+        else:
+            values.append([f"{key}={override.get_value_element_as_str()}"])
+    jobs = []
+    for num, overrides in enumerate(itertools.product(*values)):
+        swept = {}
+        for item in overrides:
+            key, _, value = item.partition("=")
+            if key in typed:
+                swept[key] = typed[key].get(value, value)
+        jobs.append(PlannedJob(num, list(overrides), swept, _name(swept, num)))
+    names = [job.name for job in jobs]
+    for job in jobs:
+        if names.count(job.name) > 1:  # e.g. two paths with the same file name
+            job.name = _name(job.swept, job.num)[: _MAX_NAME - 12] + f",#{job.num}"
+    return jobs
+
+
+@functools.lru_cache(maxsize=8)
+def _plan_file(path: str, mtime_ns: int) -> list[PlannedJob] | None:
+    return plan(OmegaConf.load(path))
+
+
+def plan_of(sweep_dir: str | Path) -> list[PlannedJob] | None:
+    """plan() of a sweep folder's multirun.yaml; None where there is none."""
+    path = Path(sweep_dir) / MULTIRUN_FILE
+    if not path.is_file():
+        return None
+    return _plan_file(str(path), path.stat().st_mtime_ns)
+
+
+def resumed_folder(overrides: list[str]) -> Path | None:
+    """The folder a job's `resume=` override names, if it has one."""
+    for item in overrides:
+        if item.lstrip("+").startswith("resume="):
+            value = OverridesParser.create().parse_override(item).value()
+            return Path(value).resolve() if isinstance(value, str) and value else None
+    return None
+
+
+def job_dirname(task_overrides, num: int, sweep_dir: str) -> str:
+    """hydra.sweep.subdir: the folder of job `num`, named after the keys the sweep varies.
+
+    A job that resumes a folder (stylelab resume=<sweep folder>) goes on in that folder.
+    """
+    overrides = [str(o) for o in task_overrides]
+    resumed = resumed_folder(overrides)
+    if resumed:
+        return str(resumed)
+    jobs = plan_of(sweep_dir)
+    if jobs and num < len(jobs) and jobs[num].overrides == overrides:
+        return jobs[num].name
+    return fallback_dirname(overrides, num)
+
+
+def fallback_dirname(overrides, num: int) -> str:
+    """A job's folder when the sweep's plan cannot be read (another sweeper): named after all its overrides.
+
+    Inert settings are left out; image paths are shortened to their file name so the name stays one
+    readable folder.
+    """
+    parts = []
+    for item in sorted(str(o) for o in overrides):
+        key, _, value = item.partition("=")
+        if config.is_inert(key):
+            continue
+        key = key.lstrip("+~")
+        # a group: experiment/gatys2016/fig3_panel -> fig3_panel; loss/style -> loss-style (no sub-folders)
+        key = key.rsplit("/", 1)[-1] if key.startswith("experiment/") else key.replace("/", "-")
+        if "/" in value or "\\" in value:
+            value = re.split(r"[/\\]", value.rstrip("/\\"))[-1]
+        parts.append(f"{key}={value}")
+    name = ",".join(parts) or str(num)
+    return name if len(name) <= 200 else f"{name[:190]}..{num}"
+
+
+# ---------------------------------------------------------------- the end of a sweep
+
+
+def folder_of(sweep_dir: Path, job: PlannedJob) -> Path:
+    """Where a planned job runs: its folder in the sweep, or the folder it resumes."""
+    return resumed_folder(job.overrides) or Path(sweep_dir) / job.name
+
+
+def statuses(sweep_dir: Path, jobs: list[PlannedJob]) -> list[tuple[PlannedJob, str, str]]:
+    """(job, status, reason) for each planned job: done, stopped, failed, killed or not started."""
+    out = []
+    for job in jobs:
+        end = read.ending(folder_of(sweep_dir, job))
+        status = "killed" if end.status == "running or killed" else end.status  # the sweep is over
+        out.append((job, status, end.reason))
+    return out
+
+
+def report_line(sweep_dir: Path, jobs: list[PlannedJob]) -> tuple[str, bool]:
+    """One line for the end of a sweep, and whether any job failed."""
+    counted = statuses(sweep_dir, jobs)
+    order = ("done", "stopped", "failed", "killed", "not started")
+    counts = {status: sum(1 for _, s, _ in counted if s == status) for status in order}
+    parts = [f"{n} {status}" for status, n in counts.items() if n or status in ("done", "failed", "not started")]
+    line = f"stylelab: sweep {sweep_dir}: {len(jobs)} jobs: " + ", ".join(parts)
+    failures = [f"{job.name} ({reason})" for job, status, reason in counted if status == "failed"]
+    if failures:
+        line += "; failed: " + "; ".join(failures)
+    return line, bool(failures)
+
+
+class SweepReport(Callback):
+    """Hydra callback: at the end of a sweep, one line of how its jobs ended; exit status 1 if any failed."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        jobs = plan_of(sweep_dir)
+        if not jobs:
+            return
+        line, failed = report_line(sweep_dir, jobs)
+        print(line, file=sys.stderr if failed else sys.stdout, flush=True)
+        if failed:
+            sys.exit(1)
