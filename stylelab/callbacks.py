@@ -45,29 +45,42 @@ class TensorBoard:
         if _due(step, self.image_every, self.steps):
             self.writer.add_image("image/generated", image[0].clamp(0, 1), step)
 
-    def hparams(self, hparams: dict, final: Evaluation, step: int, extra_metrics: dict[str, float] | None = None) -> None:
+    def hparams(self, hparams: dict, final: Evaluation, step: int, extra_metrics: dict[str, float] | None = None,
+                varying: set[str] = frozenset()) -> None:
+        """The HParams tab's record of this run: its settings, and its final losses as summary/* metrics.
+
+        varying: the settings its sweep varies; TensorBoard shows those columns first.
+        """
         scalars = final.scalars()
         metrics = {f"summary/{k.removeprefix('loss/')}": v for k, v in scalars.items() if k.count("/") == 1}
         metrics.update(extra_metrics or {})
-        # "summary/..." sorts after "loss/..." in TensorBoard, so the one-point metric cards come last.
-        # run_name="." keeps the hparams in this run's folder, so the HParams tab links them to its curves
-        self.writer.add_hparams(hparams, metrics, run_name=".", global_step=step)
+        # "summary/..." sorts after "loss/..." in TensorBoard, so the one-point metric cards come last
+        self._session(hparams, metrics, "STATUS_SUCCESS", varying)
+        for tag, value in metrics.items():
+            self.writer.add_scalar(tag, value, step)
 
-    def failed(self, hparams: dict, reason: str) -> None:
+    def failed(self, hparams: dict, reason: str, varying: set[str] = frozenset()) -> None:
         """A run that failed: the reason as text, and its settings in the HParams tab with status failure."""
-        from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
+        self.writer.add_text("error", reason)
+        self._session(hparams, {}, "STATUS_FAILURE", varying)
+
+    def _session(self, hparams: dict, metrics: dict, status: str, varying: set[str]) -> None:
+        """torch's three hparams summaries, written into this run's own folder (so the HParams tab links them to
+        its curves), with the end status and the `differs` flags filled in."""
         from tensorboard.plugins.hparams.api_pb2 import Status
-        from tensorboard.plugins.hparams.metadata import PLUGIN_DATA_VERSION, PLUGIN_NAME, SESSION_END_INFO_TAG
-        from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData, SessionEndInfo
+        from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
         from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
-        self.writer.add_text("error", reason)
-        experiment, start, _ = hparams_summaries(hparams, {})  # torch's end summary says success: ours instead
-        end = HParamsPluginData(session_end_info=SessionEndInfo(status=Status.Value("STATUS_FAILURE")),
-                                version=PLUGIN_DATA_VERSION)
-        metadata = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name=PLUGIN_NAME,
-                                                                          content=end.SerializeToString()))
-        for summary in (experiment, start, Summary(value=[Summary.Value(tag=SESSION_END_INFO_TAG, metadata=metadata)])):
+        experiment, start, end = hparams_summaries(hparams, metrics)
+        for summary, edit in ((experiment, "experiment"), (end, "session_end_info")):
+            data = HParamsPluginData.FromString(summary.value[0].metadata.plugin_data.content)
+            if edit == "experiment":  # TensorBoard lists the settings that differ between runs first
+                for info in data.experiment.hparam_infos:
+                    info.differs = info.name in varying
+            else:
+                data.session_end_info.status = Status.Value(status)
+            summary.value[0].metadata.plugin_data.content = data.SerializeToString()
+        for summary in (experiment, start, end):
             self.writer.file_writer.add_summary(summary)
 
     def close(self) -> None:

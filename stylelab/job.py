@@ -47,11 +47,12 @@ def _hparam_value(value: Any):
 
 
 def run(cfg: DictConfig, run_dir: Path | None, *, choices: dict[str, str] | None = None,
-        pictures: dict[str, torch.Tensor] | None = None, callbacks=(), start_over: bool = False) -> RunResult:
+        pictures: dict[str, torch.Tensor] | None = None, callbacks=(), start_over: bool = False,
+        varying: set[str] = frozenset()) -> RunResult:
     """Run the job `cfg` describes; with `run_dir`, write its artifacts there (and resume from it if asked).
 
     start_over: run_dir holds an earlier, unfinished attempt without a checkpoint; its TensorBoard events
-    are dropped and the run begins again at step 0.
+    are dropped and the run begins again at step 0. varying: the settings the job's sweep varies (HParams).
     """
     built = build.build(cfg, pictures=pictures, progress=cfg.log.progress)
     steps = cfg.steps
@@ -95,7 +96,8 @@ def run(cfg: DictConfig, run_dir: Path | None, *, choices: dict[str, str] | None
             saver.save(result.image, result.state)
         final = images.save_image(result.image, run_dir / "final.png")
         per_step = result.seconds / max(result.steps_done, 1)
-        tb.hparams(hparams(cfg, choices or {}), result.final, result.steps_done, {"summary/seconds_per_step": per_step})
+        tb.hparams(hparams(cfg, choices or {}), result.final, result.steps_done, {"summary/seconds_per_step": per_step},
+                   varying)
         tb.close()
 
     status = f" ({result.stopped})" if result.stopped else ""

@@ -51,6 +51,13 @@ def hparams_of(tb_dir) -> dict:
                 else v.bool_value) for k, v in info.hparams.items()}
 
 
+def differing_hparams(tb_dir) -> set[str]:
+    """The settings a run's HParams record marks as differing between the runs of its sweep (shown first)."""
+    content = events(tb_dir).PluginTagToContent("hparams")["_hparams_/experiment"]
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(content).experiment
+    return {info.name for info in experiment.hparam_infos if info.differs}
+
+
 def interrupt_after(k: int):
     """Stands in for StopSignals.reason: a SIGINT that arrives after k updates (real signals: subprocess tests)."""
     asked = iter(range(10**6))

@@ -103,7 +103,8 @@ def _save_resumed(cfg: DictConfig) -> None:
 # ---------------------------------------------------------------- a job that fails in a sweep
 
 
-def record_failure(run_dir: Path, reason: str, details: str, cfg: DictConfig, choices: dict[str, str]) -> None:
+def record_failure(run_dir: Path, reason: str, details: str, cfg: DictConfig, choices: dict[str, str],
+                   varying: set[str]) -> None:
     """error.txt and the run's TensorBoard say why the job failed (HParams lists it with status failure)."""
     text = reason + ("\n\n" + details if details else "") + "\n"
     write_atomic(run_dir / read.ERROR_FILE, lambda f: f.write(text.encode("utf-8")))
@@ -116,9 +117,16 @@ def record_failure(run_dir: Path, reason: str, details: str, cfg: DictConfig, ch
         hparams = {group: option for group, option in choices.items() if option is not None}
     tb = TensorBoard(run_dir / "tb", steps=0)
     try:
-        tb.failed(hparams, reason)
+        tb.failed(hparams, reason, varying)
     finally:
         tb.close()
+
+
+def _varying(hydra_cfg) -> set[str]:
+    """The settings this job's sweep varies (its HParams columns that differ between runs)."""
+    jobs = sweep.plan_of(hydra_cfg.sweep.dir)
+    num = hydra_cfg.job.num
+    return {key.lstrip("+~") for key in jobs[num].swept} if jobs and num < len(jobs) else set()
 
 
 @hydra.main(version_base="1.3", config_path="pkg://stylelab.configs", config_name="config")
@@ -129,6 +137,7 @@ def app(cfg: DictConfig) -> None:
     run_dir = Path(hydra_cfg.runtime.output_dir)
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
     choices = {group: option for group, option in hydra_cfg.runtime.choices.items() if not group.startswith("hydra")}
+    varying = _varying(hydra_cfg) if sweeping else set()
     try:
         (run_dir / read.ERROR_FILE).unlink(missing_ok=True)  # a job run again starts without its old error
         missing = config.missing_keys(cfg)
@@ -142,7 +151,7 @@ def app(cfg: DictConfig) -> None:
             if start_over:
                 print(f"stylelab: there is no {checkpoint.FILE} in {run_dir}, so that run starts over there",
                       flush=True)
-        job.run(cfg, run_dir, choices=choices, start_over=start_over)
+        job.run(cfg, run_dir, choices=choices, start_over=start_over, varying=varying)
     except KeyboardInterrupt:  # before or after the loop; the loop itself saves and reports
         print("stylelab: interrupted", file=sys.stderr, flush=True)
         sys.exit(130)
@@ -151,13 +160,13 @@ def app(cfg: DictConfig) -> None:
             print(f"stylelab: error: {exc}", file=sys.stderr, flush=True)
             _clean_failed_run(run_dir, run_dir / str(hydra_cfg.output_subdir))
             sys.exit(EXIT_USER_ERROR)
-        record_failure(run_dir, str(exc), "", cfg, choices)
+        record_failure(run_dir, str(exc), "", cfg, choices, varying)
         print(f"stylelab: error: job {hydra_cfg.job.num} ({run_dir.name}): {exc}", file=sys.stderr, flush=True)
     except Exception as exc:  # a crash; in a sweep the other jobs go on
         if not sweeping:
             raise
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        record_failure(run_dir, reason, traceback.format_exc(), cfg, choices)
+        record_failure(run_dir, reason, traceback.format_exc(), cfg, choices, varying)
         print(f"stylelab: error: job {hydra_cfg.job.num} ({run_dir.name}) crashed: {reason} (traceback in "
               f"{run_dir / read.ERROR_FILE})", file=sys.stderr, flush=True)
 

@@ -11,7 +11,7 @@ from PIL import Image
 
 from stylelab.cli import sweep as sweeps
 from stylelab.sweeps.read import ERROR_FILE
-from conftest import SHALLOW, SMOKE, events, hparams_of, make_image, run_cli
+from conftest import SHALLOW, SMOKE, differing_hparams, events, hparams_of, make_image, run_cli
 
 FAST = [*SMOKE, *SHALLOW, "steps=2"]
 
@@ -148,6 +148,7 @@ def test_sweep_jobs_are_named_by_what_varies_as_typed(tmp_path, content_png, sty
     job = sweep / "loss.beta=1e3,loss.style_layers=[relu1_1]"
     assert "content=" in (job / ".hydra" / "overrides.yaml").read_text()  # the constants stay recorded
     assert hparams_of(job / "tb")["image.size"] == 48
+    assert differing_hparams(job / "tb") == {"loss.beta", "loss.style_layers"}  # TensorBoard shows them first
 
     weights = tmp_path / "vgg19_very_long_file_name_of_someones_converted_weights_version_2_final.pth"
     torch.save(torch.load(random_weights_file, weights_only=True), weights)
