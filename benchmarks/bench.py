@@ -61,7 +61,7 @@ def run_case(size: int, optimizer: str, loss: str, device: str, steps: int, warm
     with tempfile.TemporaryDirectory() as tmp:
         def trainer_steps(n: int) -> None:
             tb = TensorBoard(Path(tmp) / f"tb{time.monotonic_ns()}", steps=n, every=10, image_every=50)
-            optimize(built.init, built.features, built.objective, steps=n, optimizer=built.optimizer, callbacks=[tb])
+            optimize(built.first.init, built.features, built.objective, steps=n, optimizer=built.optimizer, callbacks=[tb])
             tb.close()
 
         # the trainer's per-step time: (time of warmup+steps) - (time of warmup) removes the fixed costs
@@ -71,7 +71,7 @@ def run_case(size: int, optimizer: str, loss: str, device: str, steps: int, warm
         step = (t_long - t_short) / steps
 
         net, normalize = built.extractor.net, built.extractor.normalize
-        x = built.init.detach().clone().requires_grad_(True)
+        x = built.first.init.detach().clone().requires_grad_(True)
 
         def floor_step() -> None:
             x.grad = None

@@ -23,7 +23,7 @@ from PIL import Image
 
 from stylelab import config, job
 from stylelab.errors import StyleLabError
-from stylelab.io import images
+from stylelab.io import images, samples
 from stylelab.loop import RunResult
 from stylelab.overrides import compose, compose_with_choices, override_value
 
@@ -52,15 +52,23 @@ def _as_tensor(picture) -> torch.Tensor:
 
 
 def transfer(content, style, *overrides: str, run_dir: str | Path | None = None, **values: Any) -> RunResult:
-    """`content` in the style of `style`: paths or sample names, PIL images or (3, H, W) tensors in [0, 1].
+    """`content` in the style of `style`: paths or sample names, PIL images or (3, H, W) tensors in [0, 1];
+    `style` may be a list of them (blended, or one per region of mask.content).
     Returns the RunResult (image tensor, final losses per term, timing, why it stopped)."""
     pictures, named = {}, []
-    for key, picture in (("content", content), ("style", style)):
-        if isinstance(picture, (torch.Tensor, Image.Image)):
-            pictures[key] = _as_tensor(picture)
-            named.append(f"{key}={override_value(f'<in-memory {type(picture).__name__}>')}")
-        else:
-            named.append(f"{key}={override_value(str(picture))}")
+    for key, given in (("content", content), ("style", style)):
+        items = list(given) if isinstance(given, (list, tuple)) else [given]
+        in_memory = [isinstance(item, (torch.Tensor, Image.Image)) for item in items]
+        if not any(in_memory):
+            names = [str(item) for item in items]
+        else:  # the run reads no file for them: the config names what it was given
+            pictures[key] = [_as_tensor(item) if memory else images.load_image(samples.resolve_image(str(item)))
+                             for item, memory in zip(items, in_memory)]
+            names = [f"<in-memory {type(item).__name__}>" if memory else str(item)
+                     for item, memory in zip(items, in_memory)]
+            pictures[key] = pictures[key] if isinstance(given, (list, tuple)) else pictures[key][0]
+        value = names if isinstance(given, (list, tuple)) else names[0]
+        named.append(f"{key}={override_value(value)}")
     cfg, choices = compose_with_choices(*named, *overrides, **values)
     return run(cfg, run_dir, choices=choices, pictures=pictures)
 

@@ -25,16 +25,21 @@ class TensorBoard:
     and image/content, image/style once.
     """
 
-    def __init__(self, logdir: Path, *, steps: int, every: int = 10, image_every: int = 50, purge_step: int | None = None):
+    def __init__(self, logdir: Path, *, steps: int, every: int = 10, image_every: int = 50,
+                 purge_step: int | None = None, level_ends=()):
         from torch.utils.tensorboard import SummaryWriter  # tensorboard is only needed when logging
 
         self.logdir = Path(logdir)
         self.writer = SummaryWriter(str(self.logdir), purge_step=purge_step)
         self.steps, self.every, self.image_every = steps, every, image_every
+        self.level_ends = set(level_ends)  # coarse to fine: each level's last image is logged
 
-    def inputs(self, content: torch.Tensor, style: torch.Tensor) -> None:
+    def inputs(self, content: torch.Tensor, styles) -> None:
+        """The content and style images as the run uses them (recoloured, rescaled): image/content,
+        image/style (and image/style_2, ... for more styles)."""
         self.writer.add_image("image/content", content[0].clamp(0, 1), 0)
-        self.writer.add_image("image/style", style[0].clamp(0, 1), 0)
+        for i, style in enumerate(styles if isinstance(styles, (list, tuple)) else [styles]):
+            self.writer.add_image("image/style" if i == 0 else f"image/style_{i + 1}", style[0].clamp(0, 1), 0)
 
     def on_losses(self, step: int, evaluation: Evaluation) -> None:
         if _due(step, self.every, self.steps):
@@ -42,7 +47,7 @@ class TensorBoard:
                 self.writer.add_scalar(tag, value, step)
 
     def on_image(self, step: int, image: torch.Tensor) -> None:
-        if _due(step, self.image_every, self.steps):
+        if _due(step, self.image_every, self.steps) or step in self.level_ends:
             self.writer.add_image("image/generated", image[0].clamp(0, 1), step)
 
     def hparams(self, hparams: dict, final: Evaluation, step: int, extra_metrics: dict[str, float] | None = None,

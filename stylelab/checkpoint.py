@@ -28,18 +28,24 @@ FORMAT = "stylelab-checkpoint/2"
 _NOT_COMPARED = ("steps", "content", "style")
 
 
-def fingerprint(settings: dict, content: torch.Tensor, style: torch.Tensor) -> dict:
+def fingerprint(settings: dict, content: torch.Tensor, style, masks=None) -> dict:
     """What a resumed run must share with the checkpoint: every setting that changes the picture (flat
-    {dotted key: plain value}, so a mismatch is named by one key, `optimizer.lr`) and the images."""
+    {dotted key: plain value}, so a mismatch is named by one key, `optimizer.lr`) and the images (style
+    and masks may be lists of images)."""
     flat = {key: value for key, value in settings.items() if key not in _NOT_COMPARED}
-    flat["image height x width"] = list(content.shape[-2:])
     flat["content image"] = _digest(content)
     flat["style image"] = _digest(style)
+    if masks:
+        flat["mask image"] = _digest(masks)
     return flat
 
 
-def _digest(image: torch.Tensor) -> str:
-    return hashlib.sha256(image.detach().float().cpu().contiguous().numpy().tobytes()).hexdigest()[:16]
+def _digest(images) -> str:
+    digest = hashlib.sha256()
+    for image in images if isinstance(images, (list, tuple)) else [images]:
+        if image is not None:
+            digest.update(image.detach().float().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 @dataclass
@@ -65,6 +71,7 @@ def save(path: Path, image: torch.Tensor, state: LoopState, fingerprint: dict) -
         "optimizer": state.optimizer,
         "previous_loss": state.previous_loss,
         "seconds": state.seconds,
+        "level": state.level,
         "rng": {
             "cpu": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
@@ -99,10 +106,10 @@ def load(run_dir: Path, expected: dict) -> Checkpoint:
         raise StyleLabError(f"cannot resume from '{path}': it is not a stylelab checkpoint")
     _check_fingerprint(path, payload["fingerprint"], expected)
     image = payload["image"]
-    height, width = expected.get("image height x width", image.shape[-2:])
-    if tuple(image.shape) != (1, 3, height, width):
-        raise StyleLabError(f"cannot resume from '{path}': its image is {tuple(image.shape)}, not (1, 3, {height}, {width})")
-    state = LoopState(payload["step"], payload["optimizer"], payload["previous_loss"], payload["seconds"])
+    if image.dim() != 4 or tuple(image.shape[:2]) != (1, 3):
+        raise StyleLabError(f"cannot resume from '{path}': its image is {tuple(image.shape)}, not (1, 3, H, W)")
+    state = LoopState(payload["step"], payload["optimizer"], payload["previous_loss"], payload["seconds"],
+                      int(payload.get("level", 0)))
     return Checkpoint(image, state, payload["rng"], path)
 
 

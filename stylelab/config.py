@@ -61,6 +61,18 @@ class WeightFormat(Choice):
     matconvnet = "matconvnet"
 
 
+class ColourMethod(Choice):
+    pca = "pca"
+    chol = "chol"
+    sym = "sym"
+
+
+class Propagation(Choice):
+    simple = "simple"
+    inside = "inside"
+    all = "all"
+
+
 class Corner(Choice):
     bottom_left = "bottom_left"
     bottom_right = "bottom_right"
@@ -127,6 +139,12 @@ class AdamConfig(Target):
     tolerance_change: float = MISSING
 
 
+@dataclass
+class MatchConfig(Target):
+    method: ColourMethod = MISSING  # pca | chol | sym: how the style's colours are mapped to the content's
+    eps: float = MISSING  # added to both pixel covariances before their roots and inverses
+
+
 # group -> {option: schema}; each option's YAML lists `<option>_schema` first in its defaults
 OPTION_SCHEMAS: Dict[str, Dict[str, type]] = {
     "model": {"vgg19": VGG19Config},
@@ -135,6 +153,7 @@ OPTION_SCHEMAS: Dict[str, Dict[str, type]] = {
     "loss/tv": {"l2": TermConfig},
     "init": {"noise": PartialConfig, "content": PartialConfig, "style": PartialConfig, "image": ImageInitConfig},
     "optimizer": {"lbfgs": LBFGSConfig, "adam": AdamConfig},
+    "colour": {"none": TermConfig, "luminance": TermConfig, "match": MatchConfig, "original": TermConfig},
 }
 SCHEMA_SUFFIX = "_schema"
 
@@ -171,6 +190,24 @@ class LogConfig:
 
 
 @dataclass
+class MaskConfig:
+    """Spatial control: one mask per region of the content, one style per region (Gatys et al. 2017)."""
+
+    content: Optional[List[str]] = None  # image files, one per region (white = in the region)
+    style: Optional[List[str]] = None  # optional: the part of each region's style image to take the style from
+    propagation: Propagation = Propagation.simple  # how a mask reaches each layer: simple | inside | all
+    soft: bool = False  # keep grey levels; by default a mask is thresholded at 0.5
+
+
+@dataclass
+class ScheduleConfig:
+    """Coarse to fine: a run in levels of growing size, each starting from the last one's result."""
+
+    sizes: Optional[List[int]] = None  # longest side per level; null: one level of image.size
+    steps: Optional[List[int]] = None  # optimizer steps per level
+
+
+@dataclass
 class FigureConfig:
     """How `stylelab-figure` lays out a sweep of this config; its --rows/--cols/--inset flags win."""
 
@@ -183,7 +220,9 @@ class FigureConfig:
 @dataclass
 class StyleLabConfig:
     content: str = MISSING
-    style: str = MISSING
+    style: Any = MISSING  # an image, or a list of images: blended (style_blend) or one per region (mask.content)
+    style_blend: Optional[List[float]] = None  # weights of several styles, normalised to sum 1 (null: equal)
+    style_scale: float = MISSING  # the style images at this fraction of the content's size (the paper: 1)
     steps: int = MISSING
     seed: int = MISSING
     device: Device = MISSING
@@ -197,6 +236,9 @@ class StyleLabConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     init: Any = MISSING  # an option of the group init
     optimizer: Any = MISSING  # an option of the group optimizer
+    colour: Any = MISSING  # an option of the group colour
+    mask: MaskConfig = field(default_factory=MaskConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     image: ImageConfig = field(default_factory=ImageConfig)
     log: LogConfig = field(default_factory=LogConfig)
     figure: FigureConfig = field(default_factory=FigureConfig)

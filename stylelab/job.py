@@ -13,14 +13,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import torch
 from omegaconf import DictConfig
 
 from stylelab import build, checkpoint, config
 from stylelab.callbacks import Progress, SaveCheckpoint, SaveEvery, TensorBoard
 from stylelab.errors import StyleLabError
 from stylelab.io import images
-from stylelab.loop import RunResult, optimize
+from stylelab.loop import LoopState, RunResult, optimize
 
 
 def hparams(cfg: DictConfig, choices: dict[str, str]) -> dict[str, Any]:
@@ -47,7 +46,7 @@ def _hparam_value(value: Any):
 
 
 def run(cfg: DictConfig, run_dir: Path | None, *, choices: dict[str, str] | None = None,
-        pictures: dict[str, torch.Tensor] | None = None, callbacks=(), start_over: bool = False,
+        pictures: dict | None = None, callbacks=(), start_over: bool = False,
         varying: set[str] = frozenset()) -> RunResult:
     """Run the job `cfg` describes; with `run_dir`, write its artifacts there (and resume from it if asked).
 
@@ -55,46 +54,50 @@ def run(cfg: DictConfig, run_dir: Path | None, *, choices: dict[str, str] | None
     are dropped and the run begins again at step 0. varying: the settings the job's sweep varies (HParams).
     """
     built = build.build(cfg, pictures=pictures, progress=cfg.log.progress)
-    steps = cfg.steps
+    levels = built.levels  # one, or coarse to fine several; steps count on across them
+    steps = levels[-1].last
     # the options chosen first, so a mismatch is named as the user chose it (optimizer='lbfgs', not its class)
     chosen = {group: option for group, option in (choices or {}).items() if not config.is_inert(group)}
-    fingerprint = checkpoint.fingerprint({**chosen, **config.settings(cfg)}, built.content, built.style)
+    masks = [*(built.content_masks or []), *(built.style_masks or [])]
+    fingerprint = checkpoint.fingerprint({**chosen, **config.settings(cfg)}, built.original, built.styles, masks)
     resume_dir = cfg.resume or (_requeued(run_dir) if run_dir else None)
     if resume_dir and run_dir is None:
         raise StyleLabError("resume needs a run folder to continue in")
     start = checkpoint.load(Path(resume_dir), fingerprint) if resume_dir else None
-    if start and start.state.step > steps:
-        raise StyleLabError(f"cannot resume from '{start.path}': it is at step {start.state.step}, beyond steps={steps}")
     if start:
+        _check_resumable(start, built, steps)
         start.restore_rng()
         print(f"stylelab: resuming {resume_dir} at step {start.state.step}", flush=True)
-    first_step = start.state.step if start else 0
-    image = start.image.to(built.device) if start else built.init
 
     with checkpoint.StopSignals() as signals:  # SIGINT/SIGTERM/SIGUSR2 end the loop between two updates
         watchers = list(callbacks)
-        progress = Progress(steps, every=cfg.log.every, initial=first_step, disable=not cfg.log.progress)
+        progress = Progress(steps, every=cfg.log.every, initial=start.state.step if start else 0,
+                            disable=not cfg.log.progress)
         watchers.append(progress)
         tb = saver = None
         if run_dir is not None:
             # purge_step: TensorBoard drops what the stopped run logged from this step on, so no step is doubled
             tb = TensorBoard(run_dir / "tb", steps=steps, every=cfg.log.every, image_every=cfg.log.image_every,
-                             purge_step=first_step if start else (0 if start_over else None))
+                             purge_step=start.state.step if start else (0 if start_over else None),
+                             level_ends=[level.last for level in levels[:-1]])
             if not start:
-                tb.inputs(built.content, built.style)
+                tb.inputs(built.first.content, built.first.styles)
             saver = SaveCheckpoint(run_dir, cfg.checkpoint_every, fingerprint)
             watchers += [tb, SaveEvery(run_dir, cfg.save_every)]
         try:
-            result = optimize(image, built.features, built.objective, steps=steps, optimizer=built.optimizer,
-                              callbacks=watchers, state=start.state if start else None, on_state=saver,
-                              stop=signals.reason)
+            result = _levels(built, start, watchers, saver, signals.reason)
         finally:
             progress.close()
+        picture = built.colour.finish(result.image, images.resize_to(built.original, result.image.shape[-2:])[None]
+                                      .to(result.image.device))
         if run_dir is None:
+            result.image = picture
             return result
         if result.interrupted and result.state:
-            saver.save(result.image, result.state)
-        final = images.save_image(result.image, run_dir / "final.png")
+            saver.save(result.image, result.state)  # the optimised image, not the finished picture: it resumes
+        final = images.save_image(picture, run_dir / "final.png")
+        if picture is not result.image:  # a colour control made the picture from the optimised image
+            tb.writer.add_image("image/final", picture[0].clamp(0, 1), result.steps_done)
         per_step = result.seconds / max(result.steps_done, 1)
         tb.hparams(hparams(cfg, choices or {}), result.final, result.steps_done, {"summary/seconds_per_step": per_step},
                    varying)
@@ -112,6 +115,47 @@ def run(cfg: DictConfig, run_dir: Path | None, *, choices: dict[str, str] | None
         signals.pass_on()  # under submitit (SLURM), its handler requeues the job and exits
         sys.exit(checkpoint.exit_code(signals.caught))
     return result
+
+
+def _levels(built: build.Built, start, watchers, saver, stop) -> RunResult:
+    """The levels of the run, each from the last one's result (or from the checkpoint it resumes)."""
+    levels = built.levels
+    image, seconds, result = None, start.state.seconds if start else 0.0, None
+    for k in range(start.state.level if start else 0, len(levels)):
+        level, last = levels[k], k == len(levels) - 1
+        resuming = start is not None and k == start.state.level
+        if resuming and start.state.step == level.last and not last:
+            image = start.image.to(built.device)  # checkpointed at the end of its level: the next starts from it
+            for cb in watchers:
+                cb.on_image(level.last, image)  # that level's last image, as an uninterrupted run showed it
+            continue
+        if k == 0:
+            level_images = built.first
+        else:
+            level_images = built.level(level.size, previous=None if resuming else image)
+        x = start.image.to(built.device) if resuming else level_images.init
+        state = start.state if resuming else LoopState(step=level.first, seconds=seconds, level=k)
+        result = optimize(x, built.features, built.objective, steps=level.last, optimizer=built.optimizer,
+                          callbacks=watchers, state=state, on_state=saver, stop=stop,
+                          announce_start=k == 0 or resuming, evaluate_end=last)
+        image, seconds = result.image, result.seconds
+        if result.interrupted or result.stopped:
+            break
+    return result
+
+
+def _check_resumable(start, built: build.Built, steps: int) -> None:
+    """The checkpoint's step and image fit this run's levels."""
+    levels, k = built.levels, start.state.level
+    if start.state.step > steps:
+        raise StyleLabError(f"cannot resume from '{start.path}': it is at step {start.state.step}, beyond steps={steps}")
+    if k >= len(levels) or not levels[k].first <= start.state.step <= levels[k].last:
+        raise StyleLabError(f"cannot resume from '{start.path}': it is at step {start.state.step} of level {k + 1}, "
+                            f"which this run's schedule does not have")
+    expected = built.size_of(levels[k].size)
+    if tuple(start.image.shape[-2:]) != tuple(expected):
+        raise StyleLabError(f"cannot resume from '{start.path}': its image is {start.image.shape[-1]}x"
+                            f"{start.image.shape[-2]}, not {expected[1]}x{expected[0]}")
 
 
 def _requeued(run_dir: Path) -> Path | None:

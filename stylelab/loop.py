@@ -30,13 +30,14 @@ class LoopState:
     optimizer: dict = field(default_factory=dict)  # opt.state_dict(): L-BFGS's history or Adam's moments
     previous_loss: float = math.inf  # the last total, for tolerance_change
     seconds: float = 0.0  # optimisation time so far, over all the runs that led here
+    level: int = 0  # coarse to fine: the level this state belongs to (the loop itself knows no levels)
 
 
 @dataclass
 class RunResult:
     image: torch.Tensor  # (1, 3, H, W), unclamped
     steps_done: int
-    final: Evaluation
+    final: Evaluation | None  # the losses of the final image (None when evaluate_end was off)
     seconds: float
     stopped: str | None = None  # why the run ended before `steps`, if it did
     interrupted: bool = False
@@ -55,13 +56,19 @@ def optimize(
     state: LoopState | None = None,
     on_state: Callable[[torch.Tensor, LoopState], None] | None = None,
     stop: Callable[[], str | None] | None = None,
+    announce_start: bool = True,
+    evaluate_end: bool = True,
 ) -> RunResult:
-    """Optimise `image` (1, 3, H, W) for `steps` updates to minimise objective(features(x), x).
+    """Optimise `image` (1, 3, H, W) until step `steps` to minimise objective(features(x), x).
 
     `optimizer` makes the torch optimizer from the parameters (stylelab.optim). To resume, pass a
-    checkpoint's image and `state`: the loop goes on at state.step as if it had never stopped.
-    on_state(image, state) is called after every update (checkpoints); stop() is asked before every
-    update and ends the run between two updates when it returns a reason (signals).
+    checkpoint's image and `state`: the loop goes on at state.step as if it had never stopped (a new
+    level of a coarse-to-fine run passes a fresh state at its first step). on_state(image, state) is
+    called after every update (checkpoints); stop() is asked before every update and ends the run between
+    two updates when it returns a reason (signals). announce_start: show the callbacks the starting image
+    (a level that continues the last one's result leaves it out: that image was shown as the last one's).
+    evaluate_end: evaluate the final image and show its losses (a level that a next one follows leaves it
+    out: the next level's first evaluation is that step's).
     """
     resumed = state or LoopState()
     x = image.detach().clone().requires_grad_(True)
@@ -77,8 +84,9 @@ def optimize(
         evaluations.append(evaluation.detached())
         return evaluation.total
 
-    for cb in callbacks:
-        cb.on_image(resumed.step, x.detach())
+    if announce_start:
+        for cb in callbacks:
+            cb.on_image(resumed.step, x.detach())
 
     start = time.perf_counter()
     n_evals, step, stopped, interrupted, previous = 0, resumed.step, None, False, resumed.previous_loss
@@ -105,17 +113,20 @@ def optimize(
             if getattr(optimizer, "tolerance_change", 0) > 0:
                 previous = float(losses.total)
             if on_state:
-                on_state(x.detach(), LoopState(step, opt.state_dict(), previous, resumed.seconds + time.perf_counter() - start))
+                seconds = resumed.seconds + time.perf_counter() - start
+                on_state(x.detach(), LoopState(step, opt.state_dict(), previous, seconds, resumed.level))
     except KeyboardInterrupt:
         interrupted, stopped, whole = True, f"interrupted after {step} steps", False
 
-    with torch.no_grad():
-        objective.start_step(step)
-        final = objective(features(x), x).detached()
-    for cb in callbacks:
-        cb.on_losses(step, final)
+    final = None
+    if evaluate_end or interrupted or stopped:
+        with torch.no_grad():
+            objective.start_step(step)
+            final = objective(features(x), x).detached()
+        for cb in callbacks:
+            cb.on_losses(step, final)
     seconds = resumed.seconds + time.perf_counter() - start
-    last = LoopState(step, opt.state_dict(), previous, seconds) if whole else None
+    last = LoopState(step, opt.state_dict(), previous, seconds, resumed.level) if whole else None
     return RunResult(x.detach(), step, final, seconds, stopped, interrupted, n_evals, last)
 
 

@@ -53,7 +53,7 @@ def test_channels_last_gives_the_same_losses():
     losses = []
     for flag in ("true", "false"):
         built = build.build(compose_cfg(*TINY, f"channels_last={flag}"), pictures=pictures, progress=False)
-        losses.append(built.objective(built.features(built.init), built.init).total)
+        losses.append(built.objective(built.features(built.first.init), built.first.init).total)
         assert built.extractor.net.conv1_1.weight.is_contiguous(memory_format=torch.channels_last) == (flag == "true")
     torch.testing.assert_close(losses[0], losses[1], rtol=1e-4, atol=0)
 
@@ -92,7 +92,7 @@ def test_cuda_run_matches_cpu(style_loss):
         cfg = compose_cfg(*TINY, "image.size=64", f"device={device}", "tf32=false", f"loss/style={style_loss}")
         built = build.build(cfg, pictures=pictures, progress=False)
         built.objective.start_step(0)
-        totals.append(built.objective(built.features(built.init), built.init).total.item())
+        totals.append(built.objective(built.features(built.first.init), built.first.init).total.item())
     assert totals[1] == pytest.approx(totals[0], rel=1e-3)
     result = stylelab.transfer(pictures["content"], pictures["style"], *TINY, "image.size=64", "device=cuda",
                                f"loss/style={style_loss}", "steps=5")

@@ -44,7 +44,7 @@ def group_options() -> list[tuple[str, str]]:
 
 def test_the_groups_are_the_swappable_parts():
     groups = {group for group, _ in group_options()}
-    assert groups == {"model", "loss", "loss/content", "loss/style", "loss/tv", "init", "optimizer"}
+    assert groups == {"model", "loss", "loss/content", "loss/style", "loss/tv", "init", "optimizer", "colour"}
     assert ("loss/style", "sliced_w2") in group_options() and ("optimizer", "adam") in group_options()
 
 
@@ -58,9 +58,9 @@ def test_every_option_of_every_group_builds(group, option, tmp_path):
     cfg = compose_cfg(f"{group}={option}", f"content={content}", f"style={style}", *SMOKE, *extra)
     built = build.build(cfg, progress=False)
     assert isinstance(built.extractor, VGGFeatures) and isinstance(built.objective, Objective)
-    assert built.init.shape == built.content.shape == (1, 3, 40, 48)
-    assert callable(built.optimizer) and built.optimizer([built.init.clone().requires_grad_(True)])
-    losses = built.objective(built.features(built.init), built.init)
+    assert built.first.init.shape == built.first.content.shape == (1, 3, 40, 48)
+    assert callable(built.optimizer) and built.optimizer([built.first.init.clone().requires_grad_(True)])
+    losses = built.objective(built.features(built.first.init), built.first.init)
     assert set(losses.values) == {"content", "style", "tv"} and losses.total.isfinite()
 
 

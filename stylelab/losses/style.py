@@ -71,11 +71,20 @@ def style_layer_loss(g: torch.Tensor, a: torch.Tensor, n: int, m: int) -> torch.
 
 class StyleLoss(Term):
     """A style term in three steps, per layer: representation of the responses, the style's representation
-    (once, in set_target), and a score comparing the two."""
+    (once per image size, in set_targets), and a score comparing the two.
+
+    Several styles are blended into one target by `blend` (a loss that cannot blend leaves `blends` False),
+    and with spatial control each region of the image has its own style target: the responses of the
+    region, `guided` by its mask, are scored against it (a loss that cannot leaves `guides` False).
+    """
+
+    blends = False  # several styles mixed into one target (style_blend)
+    guides = False  # regions of the image matched to their own styles (mask.content)
 
     def __init__(self, layers: Mapping[str, float]):
         super().__init__(layers)
         self.targets: dict = {}
+        self.regions: list[tuple[dict, dict]] | None = None  # per region: ({layer: guide}, {layer: target})
 
     def representation(self, f: torch.Tensor):
         """(B, N, H, W) responses -> what the loss compares (Gram, moments, ...)."""
@@ -85,19 +94,77 @@ class StyleLoss(Term):
         """The style's representation; by default the same as the generated image's."""
         return self.representation(f)
 
+    def blend(self, targets: list, weights: list[float]):
+        """One target from the style targets of several images, mixed with `weights` (summing to 1)."""
+        raise StyleLabError(f"{type(self).__name__} cannot blend several styles")
+
+    def finish_target(self, target):
+        """The last step of a style target, after any blending (default: nothing)."""
+        return target
+
+    def guided(self, f: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
+        """The responses of one region: f (B, N, h, w) under its normalised mask (1, 1, h, w)."""
+        raise StyleLabError(f"{type(self).__name__} has no spatial control")
+
     def score(self, representation, target) -> torch.Tensor:
         raise NotImplementedError
 
     def set_target(self, features: dict[str, torch.Tensor]) -> None:
+        self.set_targets([features])
+
+    def set_targets(self, styles: list[dict[str, torch.Tensor]], weights: list[float] | None = None,
+                    guides: list[dict] | None = None, style_guides: list[dict | None] | None = None) -> None:
+        """The targets from the style images' responses {layer: (1, N, h, w)}.
+
+        Without `guides`, one target per layer: the styles blended with `weights`. With `guides` (one
+        {layer: normalised mask or None} per region of the generated image), region r is matched to
+        styles[r] (or to the only style), within style_guides[r] of that style image when given.
+        """
         with torch.no_grad():
-            self.targets = {name: self.target_representation(features[name].detach()) for name in self.layers}
+            if guides is None:
+                self.regions = None
+                for name in self.layers:
+                    targets = [self.target_representation(style[name].detach()) for style in styles]
+                    target = targets[0] if len(targets) == 1 else self.blend(targets, list(weights))
+                    self.targets[name] = self.finish_target(target)
+                return
+            self.regions = []
+            for r, guide in enumerate(guides):
+                style = styles[r if len(styles) > 1 else 0]
+                within = style_guides[r] if style_guides else None
+                targets = {}
+                for name in self.layers:
+                    f = style[name].detach()
+                    if within is not None:
+                        f = None if within[name] is None else self.guided(f, within[name])
+                    empty = f is None or guide[name] is None  # a region with no position at this layer
+                    targets[name] = None if empty else self.finish_target(self.target_representation(f))
+                self.regions.append((guide, targets))
 
     def forward(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {name: self.score(self.representation(features[name]), self.targets[name]) for name in self.layers}
+        if self.regions is None:
+            return {name: self.score(self.representation(features[name]), self.targets[name]) for name in self.layers}
+        values = {}
+        for name in self.layers:
+            f = features[name]
+            value = f.new_zeros((), dtype=torch.float32)
+            for guide, targets in self.regions:  # E_l = sum over regions r of E_l^r
+                if targets[name] is not None:
+                    value = value + self.score(self.representation(self.guided(f, guide[name])), targets[name])
+            values[name] = value
+        return values
 
 
 class GramLoss(StyleLoss):
-    """The paper's E_l = sum (G - A)^2 / (4 N^2 M^2), with G = F F^T unnormalised (M: the generated image's)."""
+    """The paper's E_l = sum (G - A)^2 / (4 N^2 M^2), with G = F F^T unnormalised (M: the generated image's).
+
+    Several styles: A = sum_i w_i A_i (each A_i summed over the style's own positions, scaled to M).
+    Spatial control (Gatys et al. 2017): G^r = (F T^r)(F T^r)^T with the region's mask T^r normalised to
+    mean(T^2) = 1 on the layer, so a mask covering everything gives exactly the unguided loss.
+    """
+
+    blends = True
+    guides = True
 
     def representation(self, f: torch.Tensor):
         _, n, h, w = f.shape
@@ -110,17 +177,34 @@ class GramLoss(StyleLoss):
             a = a * (m / m_style)
         return style_layer_loss(g, a, n, m)
 
+    def blend(self, targets: list, weights: list[float]):
+        _, n, m = targets[0]
+        mixed = sum(w * (a if m_i == m else a * (m / m_i)) for (a, _, m_i), w in zip(targets, weights))
+        return mixed, n, m
+
+    def guided(self, f: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
+        return f * guide.to(f.dtype)
+
 
 # ---------------------------------------------------------------- mean and standard deviation
 
 
 class MeanStdLoss(StyleLoss):
-    """Li et al. 2017: E_l = (1/N) sum_i (mu_i(F) - mu_i(S))^2 + (sigma_i(F) - sigma_i(S))^2, population sigma."""
+    """Li et al. 2017: E_l = (1/N) sum_i (mu_i(F) - mu_i(S))^2 + (sigma_i(F) - sigma_i(S))^2, population sigma.
+
+    Several styles: mu and sigma of the target are the w_i-weighted means of the styles' mu_i and sigma_i.
+    """
+
+    blends = True
 
     def representation(self, f: torch.Tensor):
         # torch's std has gradient 0 where sigma = 0 (a filter that never fires), where sqrt's would be inf
         sigma, mu = torch.std_mean(_at_least_float32(f), dim=(2, 3), correction=0)  # (B, N) each
         return mu, sigma
+
+    def blend(self, targets: list, weights: list[float]):
+        return (sum(w * mu for (mu, _), w in zip(targets, weights)),
+                sum(w * sigma for (_, sigma), w in zip(targets, weights)))
 
     def score(self, representation, target) -> torch.Tensor:
         (mu, sigma), (mu_s, sigma_s) = representation, target
@@ -168,7 +252,10 @@ class W2Loss(StyleLoss):
     The N x N part runs in float64: the value is a difference of traces that nearly cancel as F approaches S.
     Sigma_S^1/2 is computed once (eigendecomposition, `eps` added to the diagonal first); each evaluation
     takes the eigenvalues of Sigma_S^1/2 Sigma_F Sigma_S^1/2 (their square roots sum to the trace term).
+    Several styles: the target's mean and covariance are the w_i-weighted means of the styles' moments.
     """
+
+    blends = True
 
     def __init__(self, layers: Mapping[str, float], eps: float = 0.0):
         super().__init__(layers)
@@ -177,7 +264,14 @@ class W2Loss(StyleLoss):
         self.eps = float(eps)
 
     def target_representation(self, f: torch.Tensor):
-        mu, cov = moments(f.double())  # once per run: float64 from the start
+        return moments(f.double())  # once per image size: float64 from the start
+
+    def blend(self, targets: list, weights: list[float]):
+        return (sum(w * mu for (mu, _), w in zip(targets, weights)),
+                sum(w * cov for (_, cov), w in zip(targets, weights)))
+
+    def finish_target(self, target):
+        mu, cov = target
         cov = cov + self.eps * torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device)
         return mu, sqrtm_psd(cov), torch.diagonal(cov, dim1=-2, dim2=-1).sum(-1)
 

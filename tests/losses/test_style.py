@@ -246,3 +246,64 @@ def test_a_descent_step_lowers_the_loss(name):
     with torch.no_grad():
         after = term({"x": f - 1e-3 * f.grad / f.grad.abs().max()})["x"]
     assert after < before
+
+
+# ---------------------------------------------------------------- several styles, regions
+
+
+def test_gram_blends_styles_as_the_weighted_sum_of_their_grams():
+    gen = torch.Generator().manual_seed(10)
+    f, a, b = (torch.randn(1, 3, 2, 3, generator=gen) for _ in range(3))
+    b_twice = torch.cat([b, b], dim=3)  # another size: its Gram doubles, scaled back to M
+    term = GramLoss({"x": 1.0})
+    term.set_targets([{"x": a}, {"x": b_twice}], [0.25, 0.75])
+    expected = style_layer_loss(gram(f), 0.25 * gram(a) + 0.75 * gram(b), 3, 6)
+    torch.testing.assert_close(term({"x": f})["x"], expected)
+    term.set_targets([{"x": a}, {"x": b}], [1.0, 0.0])  # all weight on the first: exactly the first alone
+    assert torch.equal(term({"x": f})["x"], value(GramLoss, f, a))
+
+
+@pytest.mark.parametrize("name", ["mean_std", "w2"])
+def test_moment_losses_blend_their_moments(name):
+    gen = torch.Generator().manual_seed(11)
+    f, a, b = (torch.randn(1, 3, 4, 5, generator=gen, dtype=torch.float64) for _ in range(3))
+    term = LOSSES[name]({"x": 1.0})
+    term.set_targets([{"x": a}, {"x": b}], [1.0, 0.0])
+    assert torch.equal(term({"x": f})["x"], value(LOSSES[name], f, a))
+    term.set_targets([{"x": a}, {"x": b}], [0.5, 0.5])
+    both = term({"x": f})["x"]
+    assert both != value(LOSSES[name], f, a) and both != value(LOSSES[name], f, b)
+
+
+def test_sliced_w2_does_not_blend():
+    assert not SlicedW2Loss.blends and not MeanStdLoss.guides
+    term = SlicedW2Loss({"x": 1.0})
+    with pytest.raises(Exception, match="cannot blend several styles"):
+        term.set_targets([{"x": torch.rand(1, 2, 2, 2)}, {"x": torch.rand(1, 2, 2, 2)}], [0.5, 0.5])
+
+
+def test_a_mask_covering_everything_gives_exactly_the_unguided_gram_loss():
+    gen = torch.Generator().manual_seed(12)
+    f, s = torch.randn(1, 4, 3, 5, generator=gen), torch.randn(1, 4, 3, 5, generator=gen)
+    term = GramLoss({"x": 1.0})
+    term.set_targets([{"x": s}], guides=[{"x": torch.ones(1, 1, 3, 5)}])
+    assert torch.equal(term({"x": f})["x"], value(GramLoss, f, s))
+
+
+def test_guided_gram_by_regions_by_hand():
+    gen = torch.Generator().manual_seed(13)
+    f, s1, s2 = (torch.randn(1, 2, 2, 2, generator=gen) for _ in range(3))
+    left = torch.tensor([[1.0, 0.0], [1.0, 0.0]]).view(1, 1, 2, 2) * 2**0.5  # normalised: mean(T^2) = 1
+    right = left.flip(-1)
+    term = GramLoss({"x": 1.0})
+    term.set_targets([{"x": s1}, {"x": s2}], guides=[{"x": left}, {"x": right}])
+    expected = (style_layer_loss(gram(f * left), gram(s1), 2, 4) + style_layer_loss(gram(f * right), gram(s2), 2, 4))
+    torch.testing.assert_close(term({"x": f})["x"], expected)
+    # each style restricted to a part of its own image
+    term.set_targets([{"x": s1}, {"x": s2}], guides=[{"x": left}, {"x": right}], style_guides=[{"x": right}, None])
+    expected = (style_layer_loss(gram(f * left), gram(s1 * right), 2, 4)
+                + style_layer_loss(gram(f * right), gram(s2), 2, 4))
+    torch.testing.assert_close(term({"x": f})["x"], expected)
+    # a region with no position at this layer adds nothing
+    term.set_targets([{"x": s1}, {"x": s2}], guides=[{"x": left}, {"x": None}])
+    torch.testing.assert_close(term({"x": f})["x"], style_layer_loss(gram(f * left), gram(s1), 2, 4))

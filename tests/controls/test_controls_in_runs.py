@@ -1,0 +1,163 @@
+"""The Gatys 2017 controls in whole runs: the equivalences they promise, what TensorBoard shows, coarse to
+fine with resume across levels, and the one-sentence errors."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from stylelab import checkpoint
+from stylelab.controls.colour import luminance, rgb_to_yiq
+from stylelab.errors import StyleLabError
+from stylelab.io.images import load_image, resize_longest
+from conftest import SHALLOW, SMOKE, events, interrupt_after, make_image, run_cli, run_job, steps_of
+
+FAST = [*SMOKE, *SHALLOW, "steps=4"]
+
+
+def mask(path, size=(48, 40), left_white=True, full=False):
+    """A mask image: white (the region) on the left half, or everywhere."""
+    w, h = size
+    a = np.zeros((h, w), np.uint8)
+    if full:
+        a[:] = 255
+    else:
+        a[:, : w // 2] = 255 if left_white else 0
+        a[:, w // 2:] = 0 if left_white else 255
+    Image.fromarray(a).save(path)
+    return path
+
+
+@pytest.fixture
+def images3(tmp_path):
+    return (make_image(tmp_path / "c.png", seed=1), make_image(tmp_path / "s1.png", (40, 56), seed=2),
+            make_image(tmp_path / "s2.png", (56, 40), seed=3))
+
+
+def final(run_dir):
+    return (run_dir / "final.png").read_bytes()
+
+
+def test_the_equivalences(tmp_path, images3):
+    content, s1, s2 = images3
+    common = [f"content={content}", *FAST]
+    run_job(tmp_path / "alone", *common, f"style={s1}")
+    run_job(tmp_path / "blend", *common, f"style=[{s1},{s2}]", "style_blend=[1,0]")
+    run_job(tmp_path / "scale", *common, f"style={s1}", "style_scale=1.0", "colour=none")
+    run_job(tmp_path / "mask", *common, f"style={s1}", f"mask.content=[{mask(tmp_path / 'all.png', full=True)}]")
+    # style_blend=[1,0] is the first style alone; a mask covering everything is no mask; the defaults are the paper's
+    assert final(tmp_path / "blend") == final(tmp_path / "alone")
+    assert final(tmp_path / "scale") == final(tmp_path / "alone")
+    assert final(tmp_path / "mask") == final(tmp_path / "alone")
+    run_job(tmp_path / "half", *common, f"style={s1}", "style_blend=[2]")  # one weight: normalised to 1
+    assert final(tmp_path / "half") == final(tmp_path / "alone")
+    run_job(tmp_path / "mixed", *common, f"style=[{s1},{s2}]")  # equal weights by default
+    assert final(tmp_path / "mixed") != final(tmp_path / "alone")
+
+
+def test_luminance_transfer_keeps_the_contents_chroma(tmp_path, images3):
+    content, s1, _ = images3
+    run_job(tmp_path / "run", f"content={content}", f"style={s1}", *FAST, "colour=luminance", "log.image_every=1")
+    acc = events(tmp_path / "run" / "tb")
+    style_shown = acc.Images("image/style")[0]
+    shown = np.asarray(Image.open(__import__("io").BytesIO(style_shown.encoded_image_string)).convert("RGB"))
+    assert (shown[..., 0] == shown[..., 1]).all() and (shown[..., 1] == shown[..., 2]).all()  # the style as used: grey
+    assert "image/final" in acc.Tags()["images"]
+    picture = load_image(tmp_path / "run" / "final.png")
+    photo = resize_longest(load_image(content), 48)
+    chroma_out, chroma_in = rgb_to_yiq(picture)[1:], rgb_to_yiq(photo)[1:]
+    unclipped = (picture > 0.01).all(0) & (picture < 0.99).all(0)
+    assert unclipped.float().mean() > 0.5
+    torch.testing.assert_close(chroma_out[:, unclipped], chroma_in[:, unclipped], atol=0.01, rtol=0)
+
+
+def test_colour_matching_shows_the_recoloured_style(tmp_path, images3):
+    content, s1, _ = images3
+    run_job(tmp_path / "run", f"content={content}", f"style={s1}", *FAST, "colour=match", "colour.method=chol")
+    acc = events(tmp_path / "run" / "tb")
+    style_shown = np.asarray(Image.open(__import__("io").BytesIO(acc.Images("image/style")[0].encoded_image_string)))
+    photo = resize_longest(load_image(content), 48)
+    assert np.allclose(style_shown.reshape(-1, 3).mean(0) / 255, photo.reshape(3, -1).mean(1).numpy(), atol=0.02)
+    assert luminance(photo).shape[0] == 1
+
+
+def test_coarse_to_fine_steps_run_on_and_each_level_ends_in_tensorboard(tmp_path, images3):
+    content, s1, _ = images3
+    run_job(tmp_path / "run", f"content={content}", f"style={s1}", *SMOKE, *SHALLOW, "schedule.sizes=[32,48,64]",
+            "schedule.steps=[3,2,4]", "log.every=1", "log.image_every=100")
+    acc = events(tmp_path / "run" / "tb")
+    assert steps_of(acc, "loss/total") == list(range(10))  # 0..9, each step once, across the levels
+    assert steps_of(acc, "image/generated", "Images") == [0, 3, 5, 9]  # the start, each level's last image
+    with Image.open(tmp_path / "run" / "final.png") as im:
+        assert im.size == (64, 53)  # the last level's size
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop_at", [2, 3, 5], ids=["inside-level-1", "at-the-end-of-level-1", "inside-level-2"])
+def test_resume_across_levels_gives_the_same_bytes(tmp_path, images3, monkeypatch, stop_at):
+    content, s1, _ = images3
+    common = [f"content={content}", f"style={s1}", *SMOKE, *SHALLOW, "schedule.sizes=[32,48]",
+              "schedule.steps=[3,4]", "log.every=1", "loss/style=sliced_w2"]
+    run_job(tmp_path / "whole", *common)
+    part = tmp_path / "part"
+    with monkeypatch.context() as m:
+        m.setattr(checkpoint.StopSignals, "reason", interrupt_after(stop_at))
+        run_job(part, *common)
+    assert torch.load(part / checkpoint.FILE, weights_only=True)["step"] == stop_at
+    run_job(part, *common, f"resume={part}")
+    assert final(part) == final(tmp_path / "whole")
+    a, b = events(tmp_path / "whole" / "tb"), events(part / "tb")
+    assert steps_of(b, "loss/total") == steps_of(a, "loss/total") == list(range(8))
+    assert [e.value for e in b.Scalars("loss/total")] == [e.value for e in a.Scalars("loss/total")]
+    assert steps_of(b, "image/generated", "Images") == steps_of(a, "image/generated", "Images")
+
+
+def test_several_styles_and_masks_from_the_api(tmp_path):
+    import stylelab
+
+    content, s1, s2 = torch.rand(3, 40, 48), torch.rand(3, 40, 40), torch.rand(3, 30, 40)
+    picture = stylelab.stylize(content, [s1, s2], *FAST, "style_blend=[0.7,0.3]")
+    assert picture.size == (48, 40)
+    left, right = mask(tmp_path / "l.png"), mask(tmp_path / "r.png", left_white=False)
+    result = stylelab.transfer(content, [s1, s2], *FAST, f"mask.content=[{left},{right}]", "mask.propagation=all")
+    assert result.image.shape == (1, 3, 40, 48) and result.final.values["style"] > 0
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (["style=[{s1},{s2}]", "style_blend=[1,2,3]"], "style_blend has 3 weights for 2 styles"),
+        (["style=[{s1},{s2}]", "mask.content=[{left}]"], "mask.content has 1 masks but style has 2 images"),
+        (["mask.content=[{left},{right}]", "mask.style=[{left}]"], "mask.style has 1 masks but mask.content has 2"),
+        (["mask.content=[{text}]"], "mask.content: cannot read image"),
+        (["mask.content=[{square}]"], "is 20x20 but the content is 48x40: a mask must have the proportions"),
+        (["style_scale=0"], "style_scale must be > 0, not 0.0"),
+        (["style_scale=-1"], "style_scale must be > 0"),
+        (["schedule.sizes=[32,64]", "schedule.steps=[5]"], "schedule.sizes and schedule.steps must be two lists of"),
+        (["schedule.sizes=[32,64]"], "schedule.sizes and schedule.steps must be two lists of the same length"),
+        (["style=[{s1},{s2}]", "loss/style=sliced_w2"], "SlicedW2Loss cannot blend several styles"),
+        (["mask.content=[{left}]", "loss/style=w2"], "mask.content needs a style loss with spatial control"),
+        (["mask.content=[{left}]", "style_blend=[1]"], "style_blend mixes styles over the whole image"),
+        (["mask.style=[{left}]"], "mask.style picks a part of each region's style image; it needs mask.content"),
+    ],
+)
+def test_control_mistakes_are_one_sentence_before_any_file(tmp_path, images3, overrides, message):
+    content, s1, s2 = images3
+    (tmp_path / "t.png").write_text("not an image")
+    Image.new("L", (20, 20), 255).save(tmp_path / "sq.png")
+    paths = {"s1": s1, "s2": s2, "left": mask(tmp_path / "l.png"), "right": mask(tmp_path / "r.png", left_white=False),
+             "text": tmp_path / "t.png", "square": tmp_path / "sq.png"}
+    args = [f"content={content}", f"style={s1}", *FAST, *(o.format(**paths) for o in overrides)]
+    with pytest.raises(StyleLabError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        run_job(tmp_path / "run", *args)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_control_mistakes_exit_2_from_the_command_line(tmp_path, images3):
+    content, s1, s2 = images3
+    proc = run_cli(f"content={content}", f"style=[{s1},{s2}]", "style_blend=[1,2,3]", *FAST,
+                   f"hydra.run.dir={tmp_path / 'run'}")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == "stylelab: error: style_blend has 3 weights for 2 styles"
+    assert not (tmp_path / "run").exists()
