@@ -178,7 +178,7 @@ def levels(cfg: DictConfig) -> list[Level]:
 
 
 def _plain(value):
-    return OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
 
 
 def _specs(value, what: str) -> list[str]:

@@ -22,8 +22,8 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 # Settings that do not change the picture: how fast it is made, where and how it is watched, what is
 # written besides final.png. Prefixes of dotted keys. Run folders are not named after them, checkpoints
 # do not fingerprint them (a resumed run may change them) and HParams leave them out.
-INERT = ("device", "compile", "channels_last", "tf32", "log", "save_every", "checkpoint_every", "resume", "figure",
-         "hydra")
+INERT = ("device", "compile", "channels_last", "tf32", "model.checkpointing", "log", "save_every", "checkpoint_every",
+         "resume", "figure", "hydra")
 
 
 def is_inert(key: str) -> bool:
@@ -95,6 +95,7 @@ class VGG19Config(Target):
     weights: str = MISSING  # imagenet | random | a path to a .pth (torchvision layout) or MatConvNet .mat
     format: WeightFormat = MISSING  # the file's input convention; auto never guesses (see README)
     pooling: Pooling = MISSING
+    checkpointing: bool = MISSING  # recompute activations in the backward pass: less memory, more time
 
 
 @dataclass

@@ -160,3 +160,64 @@ def test_experiment_runs_and_figure_has_its_grid(tmp_path, capsys, name, extra, 
     assert json.loads(text["stylelab:rows"])["labels"] == rows
     assert json.loads(text["stylelab:cols"])["labels"] == cols
     assert text["Title"].startswith("Gatys et al. 2016, Fig")
+
+
+# ---------------------------------------------------------------- Gatys et al. 2017
+
+
+def compose_2017(name: str, *overrides: str):
+    with initialize_config_module(config_module="stylelab.configs", version_base="1.3"):
+        return compose("config", overrides=[f"+experiment=gatys2017/{name}", *overrides], return_hydra_config=True)
+
+
+def test_2017_experiments_compose_to_the_papers_settings():
+    cfg = compose_2017("colour")
+    assert cfg.hydra.sweeper.params["colour"] == "none,luminance,match,original" and cfg.figure.cols == "colour"
+    masks = ["inputs.sky_mask=s.png", "inputs.ground_mask=g.png"]
+    for panel, propagation in (("simple", "simple"), ("inside", "inside"), ("all", "all")):
+        cfg = compose_2017("spatial", *masks, f"experiment/gatys2017/spatial_panel={panel}")
+        assert list(cfg.mask.content) == ["s.png", "g.png"] and cfg.mask.propagation == propagation
+        assert list(cfg.style) == ["starry_night", "the_scream"] and cfg.style_blend is None
+    cfg = compose_2017("spatial", *masks, "experiment/gatys2017/spatial_panel=blend")
+    assert cfg.mask.content is None and list(cfg.style_blend) == [0.5, 0.5]
+    cfg = compose_2017("scale")
+    assert (cfg.content, cfg.style) == ("the_scream", "starry_night") and list(cfg.loss.content_layers) == []
+    assert cfg.init._target_ == INIT["content"]
+    cfg = compose_2017("highres", "experiment/gatys2017/highres_panel=two_stage")
+    assert list(cfg.schedule.sizes) == [512, 1024] and list(cfg.schedule.steps) == [500, 200]
+    cfg = compose_2017("highres", "experiment/gatys2017/highres_panel=single")
+    assert (cfg.image.size, cfg.steps, cfg.schedule.sizes) == (1024, 700, None)
+    assert compose_2017("style_scale").hydra.sweeper.params["style_scale"] == "0.5,1.0,2.0"
+
+
+RUNS_2017 = [
+    ("colour", ["style={style}"], ["none", "luminance", "match", "original"]),
+    ("spatial", ["style=[{style},{content}]", "inputs.sky_mask={sky}", "inputs.ground_mask={ground}"],
+     ["blend", "simple", "inside", "all"]),
+    ("scale", ["inputs.coarse_style={content}", "inputs.fine_style={style}"],
+     ["relu1_1", "relu1_1, relu2_1", "relu1_1..relu3_1"]),
+    ("scale_transfer", ["inputs.new_style={style}", "style={content},{style}"], ["c.png", "s.png"]),
+    ("style_scale", ["style={style}", "image.size=64"], ["0.5", "1", "2"]),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,extra,cols", RUNS_2017, ids=[r[0] for r in RUNS_2017])
+def test_2017_experiment_runs_and_figure_has_its_grid(tmp_path, capsys, name, extra, cols):
+    import numpy as np
+
+    content, style = make_image(tmp_path / "c.png", (40, 32), seed=1), make_image(tmp_path / "s.png", (32, 40), seed=2)
+    sky = tmp_path / "sky.png"
+    Image.fromarray(np.tile((np.arange(32) < 12)[:, None] * 255, (1, 40)).astype(np.uint8)).save(sky)
+    Image.fromarray(255 - np.asarray(Image.open(sky))).save(tmp_path / "ground.png")
+    paths = {"content": content, "style": style, "sky": sky, "ground": tmp_path / "ground.png"}
+    sweep = tmp_path / "sweep"
+    proc = run_cli("-m", f"+experiment=gatys2017/{name}", "model.weights=random", "image.size=32", "steps=2",
+                   "log.progress=false", f"content={content}", *(e.format(**paths) for e in extra),
+                   f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 0, proc.stderr
+    assert len([p for p in sweep.iterdir() if (p / "final.png").is_file()]) == len(cols)
+    cli.figure_main([str(sweep)])
+    assert f"(1 x {len(cols)} grid" in capsys.readouterr().out
+    with Image.open(sweep / "figure.png") as im:
+        assert json.loads(dict(im.text)["stylelab:cols"])["labels"] == cols

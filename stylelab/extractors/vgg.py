@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
+import torch.utils.checkpoint
 import torchvision
 from torchvision.models import VGG19_Weights
 
@@ -243,6 +244,7 @@ class VGGFeatures(nn.Module):
         *,
         pooling: str = "avg",
         convention: InputConvention = TORCHVISION,
+        checkpointing: bool = False,
     ):
         super().__init__()
         layers = list(dict.fromkeys(layers))
@@ -270,6 +272,15 @@ class VGGFeatures(nn.Module):
         self.net = nn.Sequential(modules)
         self.requires_grad_(False)
         self.eval()
+        # activation checkpointing: the net in pieces that end at the requested layers; a piece keeps only its
+        # output for the backward pass and recomputes what is inside it (less memory, one more forward)
+        self.checkpointing = bool(checkpointing)
+        names, self._pieces, piece = list(modules), [], []
+        for name in names:
+            piece.append(name)
+            if name in layers:
+                self._pieces.append(nn.Sequential(OrderedDict((n, self.net.get_submodule(n)) for n in piece)))
+                piece = []
 
         self._captured: dict[str, torch.Tensor] = {}
         for name in layers:
@@ -286,7 +297,12 @@ class VGGFeatures(nn.Module):
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         self._captured = {}
-        self.net(self.normalize(image))
+        x = self.normalize(image)
+        if self.checkpointing and torch.is_grad_enabled():
+            for piece in self._pieces:  # (the hooks capture each piece's output, as without pieces)
+                x = torch.utils.checkpoint.checkpoint(piece, x, use_reentrant=False)
+        else:
+            self.net(x)
         captured, self._captured = self._captured, {}
         return {name: captured[name] for name in self.layers}
 
@@ -300,11 +316,14 @@ def build_extractor(
     seed: int = 0,
     device: str | torch.device = "cpu",
     progress: bool = True,
+    checkpointing: bool = False,
 ) -> VGGFeatures:
     """The usual way in: load `weights` (imagenet | random | path) and cut VGG19 after the deepest layer.
 
     The input convention follows the weights' format, so callers always pass RGB in [0, 1].
+    checkpointing: recompute activations in the backward pass instead of keeping them (memory for time).
     """
     check_layers(layers)
     loaded = load_weights(weights, format=format, seed=seed, progress=progress)
-    return VGGFeatures(layers, loaded.state, pooling=pooling, convention=loaded.convention).to(device)
+    return VGGFeatures(layers, loaded.state, pooling=pooling, convention=loaded.convention,
+                       checkpointing=checkpointing).to(device)
