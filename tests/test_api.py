@@ -24,6 +24,7 @@ def test_transfer_accepts_tensors_and_reports_every_term():
     assert set(result.final.layers["style"]) == {"relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("extra", [[], ["loss/style=w2", "optimizer=adam", "init=content"]], ids=["default", "w2-adam"])
 def test_the_api_writes_the_same_bytes_as_the_cli(tmp_path, content_png, style_png, extra):
     args = [f"content={content_png}", f"style={style_png}", *SMOKE, "steps=4", *extra]

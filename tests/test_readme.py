@@ -40,6 +40,7 @@ def jobs(args: list[str]) -> list[list[str]]:
     return [list(combo) for combo in itertools.product(*choices)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("line", commands())
 def test_readme_command_composes(line):
     args = shlex.split(re.sub(r"<[^>]*>", "x", line))[1:]  # placeholders stand for the user's own values

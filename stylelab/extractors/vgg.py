@@ -6,6 +6,7 @@ else addresses layers by name (conv4_2, relu4_2, pool1, ...).
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from collections import OrderedDict
@@ -91,6 +92,11 @@ def _features_skeleton() -> nn.Sequential:
 
 def random_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
     """Seeded random VGG19 features in torchvision's layout and init (for tests and smoke runs only)."""
+    return OrderedDict(_random_state_dict(seed))  # a new dict each time; its tensors are never written to
+
+
+@functools.lru_cache(maxsize=2)
+def _random_state_dict(seed: int) -> dict[str, torch.Tensor]:
     gen = torch.Generator().manual_seed(seed)
     features = _features_skeleton()
     state = OrderedDict()

@@ -69,6 +69,7 @@ def test_multirun_names_job_folders_after_overrides(tmp_path, content_png, style
         assert "content=" in (sweep / job / ".hydra" / "overrides.yaml").read_text()
 
 
+@pytest.mark.slow
 def test_missing_image_is_one_sentence_and_leaves_nothing(tmp_path, style_png):
     run_dir = tmp_path / "run"
     proc = run_cli(f"content={tmp_path}/nope.jpg", f"style={style_png}", *SMOKE, f"hydra.run.dir={run_dir}")
@@ -86,6 +87,7 @@ def test_unknown_key_fails_before_running(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_offline_sample_image_and_weights_name_file_and_folder(tmp_path, content_png, style_png):
     env = {**OFFLINE_ENV, "STYLELAB_CACHE": str(tmp_path / "cache"), "TORCH_HOME": str(tmp_path / "th")}
     proc = run_cli("content=tubingen", f"style={style_png}", *SMOKE, f"hydra.run.dir={tmp_path / 'a'}", env=env)
@@ -145,6 +147,7 @@ def test_non_image_and_bomb_are_refused(tmp_path, content_png, monkeypatch):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_same_seed_same_bytes(tmp_path, content_png, style_png):
     common = [f"content={content_png}", f"style={style_png}", *SMOKE, "steps=5"]
     for name, extra in (("a", []), ("b", []), ("c", ["seed=1"])):

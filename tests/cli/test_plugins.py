@@ -33,6 +33,7 @@ def user_files(tmp_path):
     return tmp_path
 
 
+@pytest.mark.slow
 def test_a_users_loss_from_their_own_config_dir(tmp_path, user_files, content_png, style_png):
     run_dir = tmp_path / "run"
     proc = run_cli("--config-dir", str(user_files / "my configs"), "loss/style=mine", "loss.style.scale=3",
@@ -48,6 +49,7 @@ def test_a_users_loss_from_their_own_config_dir(tmp_path, user_files, content_pn
     assert hp["loss/style"] == "mine" and hp["loss.style.scale"] == 3.0
 
 
+@pytest.mark.slow
 def test_a_users_loss_through_the_searchpath_in_a_sweep_and_its_typos(tmp_path, user_files, content_png, style_png):
     common = [f"hydra.searchpath=[file://{user_files / 'my configs'}]", f"content={content_png}",
               f"style={style_png}", *SMOKE, *SHALLOW, "steps=2"]

@@ -67,6 +67,7 @@ def test_a_failed_job_does_not_end_the_sweep(tmp_path, content_png, style_png, l
     assert "loss.beta" not in shared and "steps=2" in shared
 
 
+@pytest.mark.slow
 def test_the_summary_lists_jobs_that_never_started(tmp_path, content_png, style_png):
     sweep = tmp_path / "sweep"
     proc = run_cli("-m", f"content={content_png}", f"style={style_png}", *FAST, "loss.alpha=1,2", "seed=0,1",
@@ -226,10 +227,22 @@ def test_path_lists_are_quoted_and_a_value_that_needs_quotes_says_how(tmp_path):
         (["-m", "optimizer=adam,adm"], "no option adm in group optimizer; choose adam or lbfgs (did you mean optimizer=adam?)"),
     ],
 )
-def test_a_typo_is_one_line_with_a_suggestion(tmp_path, args, message):
+def test_a_typo_is_one_line_with_a_suggestion(args, message):
+    from stylelab.cli.argv import prepare
+    from stylelab.errors import StyleLabError
+
+    with pytest.raises(StyleLabError) as err:
+        prepare(args)  # what the command does with its arguments before Hydra
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize("args", [["loss.alpah=1"], ["-m", "optimizer=adam,adm"]], ids=["run", "sweep"])
+def test_the_command_prints_the_typo_in_one_line_and_exits_2(tmp_path, args):
     proc = run_cli(*args, f"hydra.run.dir={tmp_path / 'run'}", f"hydra.sweep.dir={tmp_path / 'sweep'}")
     assert proc.returncode == 2
-    assert proc.stderr.strip() == f"stylelab: error: {message}"
+    assert proc.stderr.strip() in ("stylelab: error: no setting loss.alpah; did you mean loss.alpha?",
+                                   "stylelab: error: no option adm in group optimizer; choose adam or lbfgs (did you "
+                                   "mean optimizer=adam?)")
     assert not (tmp_path / "run").exists() and not (tmp_path / "sweep").exists()
 
 

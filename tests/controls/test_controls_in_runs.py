@@ -38,6 +38,7 @@ def final(run_dir):
     return (run_dir / "final.png").read_bytes()
 
 
+@pytest.mark.slow
 def test_the_equivalences(tmp_path, images3):
     content, s1, s2 = images3
     common = [f"content={content}", *FAST]
