@@ -1,4 +1,4 @@
-"""What watches the loop: TensorBoard, the progress bar, intermediate PNGs and checkpoints (callbacks for the trainer)."""
+"""What watches the loop: TensorBoard, the progress bar, intermediate PNGs and checkpoints (callbacks of the loop)."""
 
 from __future__ import annotations
 
@@ -130,7 +130,7 @@ class SaveEvery:
 class SaveCheckpoint:
     """Writes `<run dir>/checkpoint.pt` every `every` steps (0 = only when `save` is called), atomically.
 
-    The trainer calls it as on_state(image, state) after every update.
+    The loop calls it as on_state(image, state) after every update.
     """
 
     def __init__(self, run_dir: Path, every: int, fingerprint: dict):

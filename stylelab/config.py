@@ -2,12 +2,13 @@
 
 A typo in a key or a value of the wrong type fails when Hydra composes the config, before any work:
 the top-level schema types the run's own settings, and every option of a swappable part (model, the loss
-terms, init, optimizer) has a schema named `<option>_schema` in its group, which its YAML lists first in
+terms, init, optimizer, colour) has a schema named `<option>_schema` in its group, which its YAML lists first in
 its defaults. The YAML holds the values and `_target_`, the class or function that build.py instantiates.
 
 Also here, because folder names, checkpoint fingerprints and HParams must agree on it: INERT, the one list
 of settings that do not change the picture, and `flatten`, a config as {dotted key: plain value}.
-Only config.py, build.py, job.py, api.py and cli/ know about configs; library code takes plain arguments.
+Only config.py, overrides.py, build.py, job.py, api.py and cli/ know about configs; library code takes plain
+arguments.
 """
 
 from __future__ import annotations
@@ -296,35 +297,25 @@ def register() -> None:
 # ---------------------------------------------------------------- derived from a config
 
 
+def _walk(node, prefix: str = "", out: dict | None = None) -> dict[str, Any]:
+    """A nested plain container as {dotted key: leaf}."""
+    out = {} if out is None else out
+    if isinstance(node, dict) and node:
+        for key, value in node.items():
+            _walk(value, f"{prefix}{key}.", out)
+    else:
+        out[prefix[:-1]] = node
+    return out
+
+
 def flatten(cfg: DictConfig) -> dict[str, Any]:
     """The resolved config as {dotted key: plain value} (lists stay lists, enums become strings)."""
-    plain = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
-    flat: dict[str, Any] = {}
-
-    def walk(node, prefix: str) -> None:
-        if isinstance(node, dict) and node:
-            for key, value in node.items():
-                walk(value, f"{prefix}{key}.")
-        else:
-            flat[prefix[:-1]] = node
-
-    walk(plain, "")
-    return flat
+    return _walk(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
 
 
 def flatten_keys(cfg: DictConfig) -> list[str]:
     """Every dotted key of a config, without resolving its values."""
-    keys: list[str] = []
-
-    def walk(node, prefix: str) -> None:
-        if isinstance(node, dict) and node:
-            for key, value in node.items():
-                walk(value, f"{prefix}{key}.")
-        else:
-            keys.append(prefix[:-1])
-
-    walk(OmegaConf.to_container(cfg, resolve=False), "")
-    return keys
+    return list(_walk(OmegaConf.to_container(cfg, resolve=False)))
 
 
 def settings(cfg: DictConfig) -> dict[str, Any]:
@@ -338,12 +329,4 @@ def missing_keys(cfg: DictConfig) -> list[str]:
 
     Found without resolving, so `style: ${inputs.picasso}` pointing at one is not a second error.
     """
-
-    def walk(node, prefix: str):
-        if isinstance(node, dict):
-            for key, value in node.items():
-                yield from walk(value, f"{prefix}{key}.")
-        elif node == "???":
-            yield prefix.rstrip(".")
-
-    return list(walk(OmegaConf.to_container(cfg, resolve=False), ""))
+    return [key for key, value in _walk(OmegaConf.to_container(cfg, resolve=False)).items() if value == "???"]

@@ -1,4 +1,4 @@
-"""The one exception type for user mistakes; cli.py turns it into one sentence and exit code 2."""
+"""The one exception type for user mistakes; the command-line tools (stylelab.cli) turn it into one sentence and exit code 2."""
 
 
 class StyleLabError(Exception):

@@ -1,8 +1,9 @@
 """`stylelab-summary SWEEP`: one table (CSV and Markdown) and one contact sheet for a whole sweep.
 
-Per job: its overrides, how far it got (steps, status), its wall time and final losses. The numbers come
-from the job's TensorBoard events (the summary/* metrics written at the end of a run, and the hparams),
-the overrides from Hydra's .hydra/overrides.yaml (read by stylelab.figures, which also draws the sheet).
+Per job: its overrides, how far it got (status, steps), its wall time and final losses. The numbers come
+from the job's folder (error.txt, the summary/* metrics its TensorBoard got at the end of a run, and the
+hparams), the overrides from Hydra's .hydra/overrides.yaml or, for a job that never started, the sweep's
+plan (both read by stylelab.sweeps.read); stylelab.sweeps.figure draws the sheet.
 """
 
 from __future__ import annotations

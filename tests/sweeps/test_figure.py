@@ -1,4 +1,4 @@
-"""stylelab.figures and `stylelab-figure` on hand-made sweep folders (no runs: fast)."""
+"""stylelab.sweeps.figure and `stylelab-figure` on hand-made sweep folders (no runs: fast)."""
 
 import json
 
