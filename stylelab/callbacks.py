@@ -50,6 +50,11 @@ class TensorBoard:
         if _due(step, self.image_every, self.steps) or step in self.level_ends:
             self.writer.add_image("image/generated", image[0].clamp(0, 1), step)
 
+    def ended(self, step: int, image: torch.Tensor) -> None:
+        """The last image of a run that ended before its last step (a tolerance, a signal), if not logged yet."""
+        if not (_due(step, self.image_every, self.steps) or step in self.level_ends):
+            self.writer.add_image("image/generated", image[0].clamp(0, 1), step)
+
     def hparams(self, hparams: dict, final: Evaluation, step: int, extra_metrics: dict[str, float] | None = None,
                 varying: set[str] = frozenset()) -> None:
         """The HParams tab's record of this run: its settings, and its final losses as summary/* metrics.

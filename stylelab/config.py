@@ -100,8 +100,8 @@ class VGG19Config(Target):
 
 
 @dataclass
-class TermConfig(Target):
-    """A loss term with no options of its own (gram, mean_std, the content loss, tv)."""
+class PlainConfig(Target):
+    """An option with no settings of its own (gram, mean_std, the content loss, tv; colour none, luminance, original)."""
 
 
 @dataclass
@@ -150,12 +150,12 @@ class MatchConfig(Target):
 # group -> {option: schema}; each option's YAML lists `<option>_schema` first in its defaults
 OPTION_SCHEMAS: Dict[str, Dict[str, type]] = {
     "model": {"vgg19": VGG19Config},
-    "loss/content": {"l2": TermConfig},
-    "loss/style": {"gram": TermConfig, "mean_std": TermConfig, "w2": W2Config, "sliced_w2": SlicedW2Config},
-    "loss/tv": {"l2": TermConfig},
+    "loss/content": {"l2": PlainConfig},
+    "loss/style": {"gram": PlainConfig, "mean_std": PlainConfig, "w2": W2Config, "sliced_w2": SlicedW2Config},
+    "loss/tv": {"l2": PlainConfig},
     "init": {"noise": PartialConfig, "content": PartialConfig, "style": PartialConfig, "image": ImageInitConfig},
     "optimizer": {"lbfgs": LBFGSConfig, "adam": AdamConfig},
-    "colour": {"none": TermConfig, "luminance": TermConfig, "match": MatchConfig, "original": TermConfig},
+    "colour": {"none": PlainConfig, "luminance": PlainConfig, "match": MatchConfig, "original": PlainConfig},
 }
 SCHEMA_SUFFIX = "_schema"
 

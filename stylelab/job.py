@@ -7,6 +7,7 @@ With a run folder it writes final.png, tb/ (TensorBoard), step PNGs and checkpoi
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import sys
@@ -96,6 +97,8 @@ def run(cfg: DictConfig, run_dir: Path | None, *, choices: dict[str, str] | None
         if result.interrupted and result.state:
             saver.save(result.image, result.state)  # the optimised image, not the finished picture: it resumes
         final = images.save_image(picture, run_dir / "final.png")
+        if result.steps_done < steps:
+            tb.ended(result.steps_done, result.image)  # a resumed run drops it again (purge_step) and goes on
         if picture is not result.image:  # a colour control made the picture from the optimised image
             tb.writer.add_image("image/final", picture[0].clamp(0, 1), result.steps_done)
         per_step = result.seconds / max(result.steps_done, 1)
@@ -139,8 +142,15 @@ def _levels(built: build.Built, start, watchers, saver, stop) -> RunResult:
                           callbacks=watchers, state=state, on_state=saver, stop=stop,
                           announce_start=k == 0 or resuming, evaluate_end=last)
         image, seconds = result.image, result.seconds
-        if result.interrupted or result.stopped:
+        if result.interrupted or last:
             break
+        if result.stopped:  # a tolerance ended this level early: the finer ones still have their steps
+            if not math.isfinite(float(result.final.total)):
+                break  # a loss that blew up ends the run
+            print(f"stylelab: level {k + 1} ({level.size} px) {result.stopped}; level {k + 2} starts at step "
+                  f"{levels[k + 1].first}", flush=True)
+            for cb in watchers:
+                cb.on_image(level.last, image)  # the level's result stands for its remaining steps
     return result
 
 

@@ -2,7 +2,6 @@
 
 import csv
 import importlib.util
-import re
 
 import pytest
 from hydra import compose, initialize_config_dir

@@ -2,12 +2,10 @@
 resume needs only the folder, job names show what varies, any path works, typos are one line."""
 
 import csv
-import os
 import shutil
 
 import pytest
 import torch
-from PIL import Image
 
 from stylelab.cli import sweep as sweeps
 from stylelab.sweeps.read import ERROR_FILE

@@ -93,6 +93,21 @@ def test_coarse_to_fine_steps_run_on_and_each_level_ends_in_tensorboard(tmp_path
         assert im.size == (64, 53)  # the last level's size
 
 
+def test_a_level_that_converges_early_hands_on_to_the_next(tmp_path, images3, capsys):
+    content, s1, _ = images3
+    # any change is below this tolerance: each level stops after its second update
+    run_job(tmp_path / "run", f"content={content}", f"style={s1}", *SMOKE, *SHALLOW, "schedule.sizes=[32,48]",
+            "schedule.steps=[5,4]", "log.every=1", "log.image_every=100", "optimizer.tolerance_change=1e30")
+    out = capsys.readouterr().out
+    assert "level 1 (32 px) stopped after 2 steps: loss changed by less than" in out
+    assert "level 2 starts at step 5" in out
+    acc = events(tmp_path / "run" / "tb")
+    assert steps_of(acc, "loss/total") == [0, 1, 2, 5, 6, 7]
+    assert steps_of(acc, "image/generated", "Images") == [0, 5, 7]  # level 1's result shown at its last step
+    with Image.open(tmp_path / "run" / "final.png") as im:
+        assert im.size == (48, 40)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("stop_at", [2, 3, 5], ids=["inside-level-1", "at-the-end-of-level-1", "inside-level-2"])
 def test_resume_across_levels_gives_the_same_bytes(tmp_path, images3, monkeypatch, stop_at):
