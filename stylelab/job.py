@@ -86,7 +86,7 @@ def run(cfg: DictConfig, run_dir: Path | None, *, choices: dict[str, str] | None
             saver = SaveCheckpoint(run_dir, cfg.checkpoint_every, fingerprint)
             watchers += [tb, SaveEvery(run_dir, cfg.save_every)]
         try:
-            result = _levels(built, start, watchers, saver, signals.reason)
+            result, skipped = _levels(built, start, watchers, saver, signals.reason)
         finally:
             progress.close()
         picture = built.colour.finish(result.image, images.resize_to(built.original, result.image.shape[-2:])[None]
@@ -101,7 +101,7 @@ def run(cfg: DictConfig, run_dir: Path | None, *, choices: dict[str, str] | None
             tb.ended(result.steps_done, result.image)  # a resumed run drops it again (purge_step) and goes on
         if picture is not result.image:  # a colour control made the picture from the optimised image
             tb.writer.add_image("image/final", picture[0].clamp(0, 1), result.steps_done)
-        per_step = result.seconds / max(result.steps_done, 1)
+        per_step = result.seconds / max(result.steps_done - skipped, 1)  # the steps a level skipped took no time
         tb.hparams(hparams(cfg, choices or {}), result.final, result.steps_done, {"summary/seconds_per_step": per_step},
                    varying)
         tb.close()
@@ -120,10 +120,11 @@ def run(cfg: DictConfig, run_dir: Path | None, *, choices: dict[str, str] | None
     return result
 
 
-def _levels(built: build.Built, start, watchers, saver, stop) -> RunResult:
-    """The levels of the run, each from the last one's result (or from the checkpoint it resumes)."""
+def _levels(built: build.Built, start, watchers, saver, stop) -> tuple[RunResult, int]:
+    """The levels of the run, each from the last one's result (or from the checkpoint it resumes); also how many
+    steps were skipped because a tolerance ended a level early."""
     levels = built.levels
-    image, seconds, result = None, start.state.seconds if start else 0.0, None
+    image, seconds, result, skipped = None, start.state.seconds if start else 0.0, None, 0
     for k in range(start.state.level if start else 0, len(levels)):
         level, last = levels[k], k == len(levels) - 1
         resuming = start is not None and k == start.state.level
@@ -151,7 +152,8 @@ def _levels(built: build.Built, start, watchers, saver, stop) -> RunResult:
                   f"{levels[k + 1].first}", flush=True)
             for cb in watchers:
                 cb.on_image(level.last, image)  # the level's result stands for its remaining steps
-    return result
+            skipped += level.last - result.steps_done
+    return result, skipped
 
 
 def _check_resumable(start, built: build.Built, steps: int) -> None:
