@@ -15,9 +15,9 @@ from typing import Any, Callable
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from stylelab import backend
+from stylelab import backend, config
 from stylelab.controls import masks as masking
 from stylelab.errors import StyleLabError
 from stylelab.extractors.vgg import check_layers, min_input_side
@@ -167,7 +167,7 @@ def levels(cfg: DictConfig) -> list[Level]:
         sizes, steps = [cfg.image.size], [cfg.steps]
     elif sizes is None or steps is None or len(sizes) != len(steps) or not sizes:
         raise StyleLabError(f"schedule.sizes and schedule.steps must be two lists of the same length, not "
-                            f"{_plain(sizes)} and {_plain(steps)}")
+                            f"{config.plain(sizes)} and {config.plain(steps)}")
     out, first = [], 0
     for size, n in zip(sizes, steps):
         if n < 0:
@@ -177,13 +177,9 @@ def levels(cfg: DictConfig) -> list[Level]:
     return out
 
 
-def _plain(value):
-    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
-
-
 def _specs(value, what: str) -> list[str]:
     """A path or a list of paths -> a list."""
-    value = _plain(value)
+    value = config.plain(value)
     items = value if isinstance(value, list) else [value]
     if not items or not all(isinstance(item, str) and item for item in items):
         raise StyleLabError(f"{what} must be an image or a list of images, not {value!r}")

@@ -46,13 +46,16 @@ class TensorBoard:
             for tag, value in evaluation.scalars().items():
                 self.writer.add_scalar(tag, value, step)
 
+    def _shows(self, step: int) -> bool:
+        return _due(step, self.image_every, self.steps) or step in self.level_ends
+
     def on_image(self, step: int, image: torch.Tensor) -> None:
-        if _due(step, self.image_every, self.steps) or step in self.level_ends:
+        if self._shows(step):
             self.writer.add_image("image/generated", image[0].clamp(0, 1), step)
 
     def ended(self, step: int, image: torch.Tensor) -> None:
         """The last image of a run that ended before its last step (a tolerance, a signal), if not logged yet."""
-        if not (_due(step, self.image_every, self.steps) or step in self.level_ends):
+        if not self._shows(step):
             self.writer.add_image("image/generated", image[0].clamp(0, 1), step)
 
     def hparams(self, hparams: dict, final: Evaluation, step: int, extra_metrics: dict[str, float] | None = None,

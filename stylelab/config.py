@@ -308,6 +308,11 @@ def _walk(node, prefix: str = "", out: dict | None = None) -> dict[str, Any]:
     return out
 
 
+def plain(value):
+    """A config node as plain Python (lists, dicts, resolved); any other value as it is."""
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+
+
 def flatten(cfg: DictConfig) -> dict[str, Any]:
     """The resolved config as {dotted key: plain value} (lists stay lists, enums become strings)."""
     return _walk(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))

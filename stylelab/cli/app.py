@@ -73,7 +73,7 @@ def resumed_config(cfg: DictConfig, choices: dict[str, str], overrides: list[str
             old, new = saved_choices.get(key), choices.get(key)
         else:
             old, new = OmegaConf.select(saved, key), OmegaConf.select(cfg, key)
-            old, new = _plain(old), _plain(new)
+            old, new = config.plain(old), config.plain(new)
         if old != new:
             raise StyleLabError(f"cannot resume {folder}: it was made with {key}={old}, and this command line "
                                 f"sets {key}={new}; only steps and settings that do not change the picture "
@@ -86,10 +86,6 @@ def resumed_config(cfg: DictConfig, choices: dict[str, str], overrides: list[str
     if start_over:
         saved.resume = None
     return saved, saved_choices, start_over
-
-
-def _plain(value):
-    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
 
 
 def _save_resumed(cfg: DictConfig) -> None:
@@ -188,7 +184,7 @@ def _resume_sweep(argv: list[str]) -> list[str]:
         return argv  # a run folder (or a mistake the run reports)
     pending = []
     for planned in jobs:
-        job_dir = sweep.folder_of(folder, planned)
+        job_dir = planned.folder
         if read.ending(job_dir).status == "done":
             continue
         if not (job_dir / ".hydra" / "config.yaml").is_file():
@@ -204,7 +200,7 @@ def _resume_sweep(argv: list[str]) -> list[str]:
             f"hydra.sweep.dir={command_line.quote(str(folder / '.resumed' / stamp))}"]
 
 
-def _write_planned(job_dir: Path, planned: sweep.PlannedJob) -> None:
+def _write_planned(job_dir: Path, planned: read.PlannedJob) -> None:
     """A job that never started gets the .hydra/ record Hydra would have written, from the sweep's plan."""
     cfg, choices = compose_with_choices(*planned.overrides)
     record = job_dir / ".hydra"

@@ -6,8 +6,7 @@ import argparse
 from pathlib import Path
 
 from stylelab.cli.common import tool
-from stylelab.cli.sweep import folder_of, plan_of
-from stylelab.sweeps.read import PlannedJob
+from stylelab.cli.sweep import plan_of
 from stylelab.sweeps.summary import summarize
 
 
@@ -23,8 +22,7 @@ def summarize_command(argv: list[str] | None = None) -> None:
     parser.add_argument("sweep", type=Path, help="the sweep folder (hydra.sweep.dir)")
     parser.add_argument("--out", type=Path, metavar="DIR", help="where to write the three files (default: SWEEP)")
     args = parser.parse_args(argv)
-    jobs = plan_of(args.sweep) if args.sweep.is_dir() else None
-    planned = [PlannedJob(job.num, job.overrides, folder_of(args.sweep, job)) for job in jobs or []]
+    planned = plan_of(args.sweep) if args.sweep.is_dir() else None
     written = summarize(args.sweep, args.out, planned)
     for what, path in written.items():
         print(f"stylelab-summary: wrote {path} ({what})")

@@ -13,7 +13,6 @@ import functools
 import itertools
 import re
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -23,17 +22,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from stylelab import config
 from stylelab.sweeps import read
+from stylelab.sweeps.read import PlannedJob
 
 MULTIRUN_FILE = "multirun.yaml"
 _MAX_NAME = 200  # bytes; most file systems allow 255
-
-
-@dataclass
-class PlannedJob:
-    num: int  # Hydra's job number: the order in which the sweep runs it
-    overrides: list[str]  # as Hydra records them in the job's .hydra/overrides.yaml ("loss.beta=1000.0")
-    swept: dict[str, str]  # the keys that vary across the sweep, with the values as typed ({"loss.beta": "1e3"})
-    name: str  # its folder in the sweep folder
 
 
 def split_top_level(text: str) -> list[str]:
@@ -98,8 +90,8 @@ def _name(swept: dict[str, str], num: int) -> str:
     return name
 
 
-def plan(multirun: DictConfig) -> list[PlannedJob] | None:
-    """The jobs of a sweep from its multirun.yaml (None if it was not run by Hydra's basic sweeper)."""
+def plan(multirun: DictConfig, sweep_dir: str | Path) -> list[PlannedJob] | None:
+    """The jobs of the sweep in `sweep_dir` from its multirun.yaml (None if not run by Hydra's basic sweeper)."""
     hydra = multirun.get("hydra", {})
     if "BasicSweeper" not in str(hydra.get("sweeper", {}).get("_target_", "BasicSweeper")):
         return None
@@ -114,24 +106,27 @@ def plan(multirun: DictConfig) -> list[PlannedJob] | None:
             typed[key] = _typed_values(override)
         else:
             values.append([f"{key}={override.get_value_element_as_str()}"])
-    jobs = []
-    for num, overrides in enumerate(itertools.product(*values)):
+    combos = [list(overrides) for overrides in itertools.product(*values)]
+    swepts = []
+    for overrides in combos:
         swept = {}
         for item in overrides:
             key, _, value = item.partition("=")
             if key in typed:
                 swept[key] = typed[key].get(value, value)
-        jobs.append(PlannedJob(num, list(overrides), swept, _name(swept, num)))
-    names = [job.name for job in jobs]
-    for job in jobs:
-        if names.count(job.name) > 1:  # e.g. two paths with the same file name
-            job.name = _name(job.swept, job.num)[: _MAX_NAME - 12] + f",#{job.num}"
+        swepts.append(swept)
+    names = [_name(swept, num) for num, swept in enumerate(swepts)]
+    jobs = []
+    for num, (overrides, swept, name) in enumerate(zip(combos, swepts, names)):
+        if names.count(name) > 1:  # e.g. two paths with the same file name
+            name = name[: _MAX_NAME - 12] + f",#{num}"
+        jobs.append(PlannedJob(num, overrides, swept, name, resumed_folder(overrides) or Path(sweep_dir) / name))
     return jobs
 
 
 @functools.lru_cache(maxsize=8)
 def _plan_file(path: str, mtime_ns: int) -> list[PlannedJob] | None:
-    return plan(OmegaConf.load(path))
+    return plan(OmegaConf.load(path), Path(path).parent)
 
 
 def plan_of(sweep_dir: str | Path) -> list[PlannedJob] | None:
@@ -172,34 +167,18 @@ def fallback_dirname(overrides, num: int) -> str:
     Inert settings are left out; image paths are shortened to their file name so the name stays one
     readable folder.
     """
-    parts = []
-    for item in sorted(str(o) for o in overrides):
-        key, _, value = item.partition("=")
-        if config.is_inert(key):
-            continue
-        key = key.lstrip("+~")
-        # a group: experiment/gatys2016/fig3_panel -> fig3_panel; loss/style -> loss-style (no sub-folders)
-        key = key.rsplit("/", 1)[-1] if key.startswith("experiment/") else key.replace("/", "-")
-        if "/" in value or "\\" in value:
-            value = re.split(r"[/\\]", value.rstrip("/\\"))[-1]
-        parts.append(f"{key}={value}")
-    name = ",".join(parts) or str(num)
-    return name if len(name) <= 200 else f"{name[:190]}..{num}"
+    pairs = (str(o).partition("=") for o in sorted(str(o) for o in overrides))
+    return _name({key: value for key, _, value in pairs if not config.is_inert(key)}, num)
 
 
 # ---------------------------------------------------------------- the end of a sweep
-
-
-def folder_of(sweep_dir: Path, job: PlannedJob) -> Path:
-    """Where a planned job runs: its folder in the sweep, or the folder it resumes."""
-    return resumed_folder(job.overrides) or Path(sweep_dir) / job.name
 
 
 def statuses(sweep_dir: Path, jobs: list[PlannedJob]) -> list[tuple[PlannedJob, str, str]]:
     """(job, status, reason) for each planned job: done, stopped, failed, killed or not started."""
     out = []
     for job in jobs:
-        end = read.ending(folder_of(sweep_dir, job))
+        end = read.ending(job.folder)
         status = "killed" if end.status == "running or killed" else end.status  # the sweep is over
         out.append((job, status, end.reason))
     return out

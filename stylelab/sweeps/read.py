@@ -53,12 +53,15 @@ def _read_yaml(path: Path):
         raise StyleLabError(f"cannot read '{path}': {exc}") from None
 
 
+def _overrides(items) -> dict[str, str]:
+    """["key=value", "+key=value", ...] -> {key: value}."""
+    pairs = (str(item).partition("=") for item in items)
+    return {key.lstrip("+"): value for key, _, value in pairs}
+
+
 def _job(folder: Path) -> Job:
     hydra_dir = folder / ".hydra"
-    overrides = {}
-    for item in _read_yaml(hydra_dir / "overrides.yaml") or []:
-        key, _, value = str(item).partition("=")
-        overrides[key.lstrip("+")] = value
+    overrides = _overrides(_read_yaml(hydra_dir / "overrides.yaml") or [])
     config = _read_yaml(hydra_dir / "config.yaml") if (hydra_dir / "config.yaml").is_file() else {}
     runtime = {}
     if (hydra_dir / "hydra.yaml").is_file():
@@ -78,11 +81,13 @@ def _job(folder: Path) -> Job:
 
 @dataclass
 class PlannedJob:
-    """A job as the sweep planned it (stylelab.cli.sweep reads the plan from multirun.yaml)."""
+    """A job as its sweep planned it, also before it starts (stylelab.cli.sweep reads the plan from multirun.yaml)."""
 
-    num: int
-    overrides: list[str]  # "key=value", as Hydra records them
-    folder: Path
+    num: int  # Hydra's job number: the order in which the sweep runs it
+    overrides: list[str]  # as Hydra records them in the job's .hydra/overrides.yaml ("loss.beta=1000.0")
+    swept: dict[str, str]  # the keys that vary across the sweep, with the values as typed ({"loss.beta": "1e3"})
+    name: str  # its folder's name in the sweep folder
+    folder: Path  # where it runs: <sweep>/<name>, or the folder it resumes
 
 
 def load_sweep(path: str | Path, planned: list[PlannedJob] | None = None) -> list[Job]:
@@ -102,11 +107,8 @@ def load_sweep(path: str | Path, planned: list[PlannedJob] | None = None) -> lis
         if folder in found:
             jobs.append(found.pop(folder))
         else:  # not started yet: what the plan says about it
-            overrides = {}
-            for item in plan.overrides:
-                key, _, value = item.partition("=")
-                overrides[key.lstrip("+")] = value
-            jobs.append(Job(dir=plan.folder, num=plan.num, overrides=overrides, config={}, final=None, cwd=None))
+            jobs.append(Job(dir=plan.folder, num=plan.num, overrides=_overrides(plan.overrides), config={}, final=None,
+                            cwd=None))
     jobs += found.values()  # folders the plan does not know (an older sweep into the same folder)
     if not jobs:
         raise StyleLabError(f"'{path}' holds no stylelab jobs (sub-folders with .hydra/overrides.yaml)")

@@ -165,7 +165,7 @@ def test_the_plan_reads_the_sweep_as_hydra_runs_it():
                                                        "params": {"loss/style": "gram,w2"}},
                                            "overrides": {"task": ["loss.beta=1e3,5e-1", "image.size=64",
                                                                   "style=/a/b c.jpg,'/d/e,f.jpg'"]}}})
-    jobs = sweeps.plan(multirun)
+    jobs = sweeps.plan(multirun, "sweep")
     assert [job.name for job in jobs][:3] == ["loss-style=gram,loss.beta=1e3,style=b c.jpg",
                                               "loss-style=gram,loss.beta=1e3,style=e,f.jpg",
                                               "loss-style=gram,loss.beta=5e-1,style=b c.jpg"]
