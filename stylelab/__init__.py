@@ -2,27 +2,26 @@
 
 From a notebook, with the `stylelab` command's configs and code path:
     stylelab.stylize(content, style, "image.size=256", steps=200)   -> PIL image
-    stylelab.transfer(content, style, "loss/style=w2")              -> RunResult (image tensor, losses, timing)
+    stylelab.transfer(content, style, "loss/style=w2")              -> RunResult (picture tensor, losses, timing)
     stylelab.compose(...) and stylelab.run(cfg, run_dir)             -> the config, and a run folder as the CLI's
-    stylelab.build_extractor, stylelab.losses                        -> the pieces as plain modules
+    stylelab.build_extractor, stylelab.VGG, stylelab.losses          -> the pieces as plain modules
 """
 
 import importlib
 
 from stylelab.errors import StyleLabError
 
-# name -> module. Imported when first used, so that the command line can answer --help or a typo without
-# loading torch (seconds).
+# name -> module. Imported when first used, so that `import stylelab` and the stylelab-* tools that need
+# neither torch nor Hydra (stylelab-summary's --help) do not pay for them.
 _EXPORTS = {
     "compose": "stylelab.overrides",
     "run": "stylelab.api",
     "stylize": "stylelab.api",
     "transfer": "stylelab.api",
     "RunResult": "stylelab.loop",
-    "optimize": "stylelab.loop",
-    "LAYER_NAMES": "stylelab.extractors.vgg",
-    "VGGFeatures": "stylelab.extractors.vgg",
-    "build_extractor": "stylelab.extractors.vgg",
+    "VGG": "stylelab.models.vgg",
+    "VGGFeatures": "stylelab.models.vgg",
+    "build_extractor": "stylelab.models.vgg",
 }
 
 __all__ = ["StyleLabError", *_EXPORTS]

@@ -3,7 +3,7 @@
     >>> import stylelab
     >>> picture = stylelab.stylize("photo.jpg", "starry_night", "image.size=256", steps=200)   # a PIL image
     >>> cfg = stylelab.compose("image.size=256", "loss/style=w2", optimizer="adam")            # the CLI's config
-    >>> result = stylelab.run(cfg, run_dir="out/run1")   # final.png, tb/ ... as `stylelab` writes them
+    >>> result = stylelab.run(cfg, run_dir="out/run1")   # final.png, TensorBoard, .hydra/ as `stylelab` writes them
 
 Settings are the command line's overrides: strings as you would type them ("loss.beta=5e8",
 "loss/style=mean_std"), or keyword arguments for top-level keys and config groups (steps=200,
@@ -18,30 +18,38 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 
-from stylelab import config, job
+from stylelab import build, config, loop
 from stylelab.errors import StyleLabError
 from stylelab.io import images, samples
 from stylelab.loop import RunResult
+from stylelab.observers import Observer
 from stylelab.overrides import compose, compose_with_choices, override_value
+from stylelab.sweeps import read
 
 __all__ = ["compose", "compose_with_choices", "override_value", "run", "stylize", "transfer"]
 
-config.register()
-
 
 def run(cfg: DictConfig | None = None, run_dir: str | Path | None = None, *, choices: dict[str, str] | None = None,
-        pictures: dict[str, torch.Tensor] | None = None, callbacks=()) -> RunResult:
-    """Run a composed config, exactly as the `stylelab` command does; with `run_dir`, write the same files."""
+        pictures: dict[str, torch.Tensor] | None = None, observers: tuple[Observer, ...] = ()) -> RunResult:
+    """Run a composed config, exactly as the `stylelab` command does; with `run_dir`, write the same files
+    (final.png, TensorBoard events, .hydra/ with the config, so stylelab-summary and resume= read the folder)."""
     if cfg is None:
         cfg, choices = compose_with_choices()
     missing = config.missing_keys(cfg)
     if missing:
         raise StyleLabError(f"this config needs a value for {', '.join(missing)}")
-    return job.run(cfg, Path(run_dir) if run_dir is not None else None, choices=choices, pictures=pictures,
-                   callbacks=callbacks)
+    parts = build.build(cfg, choices)
+    folder = Path(run_dir) if run_dir is not None else None
+    if cfg.resume:
+        if folder is not None and folder.resolve() != Path(cfg.resume).resolve():
+            raise StyleLabError("resume= goes on in the folder it continues; leave run_dir out or give that folder")
+        folder = Path(cfg.resume)
+    if folder is not None and not cfg.resume:
+        read.write_record(folder, OmegaConf.to_yaml(cfg), [], choices or {})
+    return loop.run(parts, folder, pictures=pictures, resume=bool(cfg.resume), observers=observers)
 
 
 def _as_tensor(picture) -> torch.Tensor:
@@ -54,7 +62,7 @@ def _as_tensor(picture) -> torch.Tensor:
 def transfer(content, style, *overrides: str, run_dir: str | Path | None = None, **values: Any) -> RunResult:
     """`content` in the style of `style`: paths or sample names, PIL images or (3, H, W) tensors in [0, 1];
     `style` may be a list of them (blended, or one per region of mask.content).
-    Returns the RunResult (image tensor, final losses per term, timing, why it stopped)."""
+    Returns the RunResult (the picture as a tensor, final losses per term, timing, why it stopped)."""
     pictures, named = {}, []
     for key, given in (("content", content), ("style", style)):
         items = list(given) if isinstance(given, (list, tuple)) else [given]

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 
 from stylelab.errors import StyleLabError
+
+
+Device = Literal["auto", "cpu", "cuda"]  # the run's `device` setting
+DEVICES: tuple[str, ...] = get_args(Device)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -13,8 +19,8 @@ def resolve_device(device: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
         raise StyleLabError("device=cuda but PyTorch sees no CUDA GPU here; use device=cpu or device=auto")
-    if device not in ("cpu", "cuda"):
-        raise StyleLabError(f"device must be auto, cpu or cuda, not {device!r}")
+    if device not in DEVICES:
+        raise StyleLabError(f"device must be one of {', '.join(DEVICES)}, not {device!r}")
     return torch.device(device)
 
 

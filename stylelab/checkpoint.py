@@ -1,4 +1,4 @@
-"""Checkpoints (save, load, refuse a mismatch) and stopping cleanly on SIGINT, SIGTERM and SIGUSR2.
+"""Checkpoints: save, load, refuse a mismatch (stopping cleanly on signals is stylelab.signals).
 
 A checkpoint is `<run dir>/checkpoint.pt`: the image after `step` updates, the optimizer's state (all of
 L-BFGS's history), the step, the elapsed seconds, torch's RNG state and a fingerprint of every setting
@@ -10,22 +10,32 @@ from __future__ import annotations
 
 import hashlib
 import io
-import signal
-import threading
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from stylelab.errors import StyleLabError
 from stylelab.io.atomic import write_atomic
-from stylelab.loop import LoopState
 
 FILE = "checkpoint.pt"
-FORMAT = "stylelab-checkpoint/2"
+# 3: the objective became a list of terms, so the fingerprint names other settings than 2's did
+FORMAT = "stylelab-checkpoint/3"
 # What a resumed run may change besides the settings that never change the picture (config.INERT): it may
 # go on for more steps; content and style are compared by their pixels, not by the path they came from.
 _NOT_COMPARED = ("steps", "content", "style")
+
+
+@dataclass
+class LoopState:
+    """Where the loop stands after `step` updates; with the image, all a checkpoint needs to go on exactly."""
+
+    step: int = 0
+    optimizer: dict = field(default_factory=dict)  # opt.state_dict(): L-BFGS's history or Adam's moments
+    previous_loss: float = math.inf  # the last total, for tolerance_change
+    seconds: float = 0.0  # optimisation time so far, over all the runs that led here
+    level: int = 0  # coarse to fine: the level this state belongs to
 
 
 def fingerprint(settings: dict, content: torch.Tensor, style, masks=None) -> dict:
@@ -101,7 +111,7 @@ def load(run_dir: Path, expected: dict) -> Checkpoint:
     if isinstance(payload, dict) and str(payload.get("format", "")).startswith("stylelab-checkpoint/") \
             and payload["format"] != FORMAT:
         raise StyleLabError(f"cannot resume from '{path}': it was written by another version of stylelab "
-                            f"({payload['format']}, this one reads {FORMAT})")
+                            f"({payload['format']}, this one reads {FORMAT}), so the run has to start again")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT or not all(k in payload for k in fields):
         raise StyleLabError(f"cannot resume from '{path}': it is not a stylelab checkpoint")
     _check_fingerprint(path, payload["fingerprint"], expected)
@@ -126,52 +136,3 @@ def _check_fingerprint(path: Path, found: dict, expected: dict) -> None:
 def _first_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return lines[0][:200] if lines else type(exc).__name__
-
-
-class StopSignals:
-    """While active, SIGINT, SIGTERM and SIGUSR2 ask the loop to stop at the next step instead of killing it.
-
-    An L-BFGS step cut in the middle leaves the image and the optimizer's history out of step, so a
-    checkpoint taken then could not resume exactly. A second Ctrl-C still stops at once. SIGUSR2 is the
-    signal submitit (Hydra's SLURM launcher) receives before a preemption or time-out; `pass_on` hands a
-    caught signal to the handler that was there before (submitit's requeues the job) once all is saved.
-    """
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2)
-    NAMES = {signal.SIGINT: "interrupted", signal.SIGTERM: "stopped by SIGTERM", signal.SIGUSR2: "stopped by SIGUSR2"}
-
-    def __init__(self) -> None:
-        self.caught: int | None = None
-        self._previous: dict[int, object] = {}
-
-    def __enter__(self) -> "StopSignals":
-        # signal handlers can only be set from the main thread (joblib's thread backend runs jobs elsewhere)
-        if threading.current_thread() is threading.main_thread():
-            self._previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-    def _handle(self, signum: int, frame) -> None:
-        if self.caught is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt  # Ctrl-C while already stopping: stop now, without a checkpoint
-        if self.caught is None:
-            self.caught = signum
-
-    def reason(self) -> str | None:
-        """For optimize(stop=...): why to stop before the next update, or None to go on."""
-        return None if self.caught is None else self.NAMES[self.caught]
-
-    def pass_on(self) -> None:
-        """After everything is written: run the handler the caught signal had before (e.g. submitit's)."""
-        previous = self._previous.get(self.caught)
-        if callable(previous) and previous is not signal.default_int_handler:
-            previous(self.caught, None)
-
-
-def exit_code(signum: int) -> int:
-    """The shell's convention for a process ended by a signal."""
-    return 128 + int(signum)
-

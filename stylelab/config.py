@@ -1,30 +1,53 @@
-"""The one config schema: dataclasses registered in Hydra's ConfigStore, and what is derived from a config.
+"""The one config schema, registered in Hydra's ConfigStore, and what is derived from a config.
 
 A typo in a key or a value of the wrong type fails when Hydra composes the config, before any work:
-the top-level schema types the run's own settings, and every option of a swappable part (model, the loss
-terms, init, optimizer, colour) has a schema named `<option>_schema` in its group, which its YAML lists first in
-its defaults. The YAML holds the values and `_target_`, the class or function that build.py instantiates.
+
+- The run's own settings are the dataclasses below, with their defaults and one line of help each
+  (`stylelab --help` prints them). configs/config.yaml only chooses the options of the groups.
+- Every option of a swappable part (model, the loss terms, init, optimizer, colour) is a YAML naming its
+  class or function in `_target_`. Its schema, `<option>_schema` in its group, is made here from that
+  target's signature: every parameter with a default is a setting, with the default and the type the
+  signature gives (a Literal becomes a choice), so a parameter is written once, in the code that uses it.
+  Parameters without a default are what stylelab hands over when it builds the part (a term's layers, an
+  init's images, an optimizer's parameters). A YAML lists its schema first in its defaults.
+- The objective is data: `loss.terms` maps each term's name to its class, weight, layers and target.
 
 Also here, because folder names, checkpoint fingerprints and HParams must agree on it: INERT, the one list
-of settings that do not change the picture, and `flatten`, a config as {dotted key: plain value}.
-Only config.py, overrides.py, build.py, job.py, api.py and cli/ know about configs; library code takes plain
-arguments.
+of settings that do not change the picture, and `settings`, a config as {dotted key: plain value}.
+Library code never sees a config: build.py turns one into plain arguments.
 """
 
 from __future__ import annotations
 
+import collections.abc
+import dataclasses
+import functools
+import importlib
+import inspect
+import types
+import typing
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Dict, List, Optional
+from importlib import resources
+from typing import Any, Dict, List, Literal, Optional, Union, get_args, get_origin
 
+import yaml
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
+
+from stylelab.backend import Device
+from stylelab.controls.masks import Propagation
+from stylelab.losses.base import Target
+from stylelab.sweeps.figure import Corner
 
 # Settings that do not change the picture: how fast it is made, where and how it is watched, what is
 # written besides final.png. Prefixes of dotted keys. Run folders are not named after them, checkpoints
 # do not fingerprint them (a resumed run may change them) and HParams leave them out.
 INERT = ("device", "compile", "channels_last", "tf32", "model.checkpointing", "log", "save_every", "checkpoint_every",
          "resume", "figure", "hydra")
+SCHEMA_SUFFIX = "_schema"
+# config groups whose options are not parts of a run (whole experiments, Hydra's own)
+NOT_PARTS = ("hydra", "experiment")
 
 
 def is_inert(key: str) -> bool:
@@ -33,207 +56,186 @@ def is_inert(key: str) -> bool:
     return any(key == prefix or key.startswith(prefix + ".") or key.startswith(prefix + "/") for prefix in INERT)
 
 
+# ---------------------------------------------------------------- choices and schemas from signatures
+
+
 class Choice(str, Enum):
-    """An enum whose members are their plain string values, so library code can take them as str."""
+    """A choice among strings: its members are their plain values, so library code takes them as str."""
 
     def __str__(self) -> str:
         return self.value
 
-
-class Pooling(Choice):
-    avg = "avg"
-    max = "max"
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
 
 
-class Device(Choice):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
+@functools.lru_cache(maxsize=None)
+def choice(literal) -> type[Choice]:
+    """The Enum OmegaConf checks a value against, from the Literal the library declares the choices with."""
+    values = get_args(literal)
+    return Choice("Choice_" + "_".join(values), {value: value for value in values})
 
 
-class LineSearch(Choice):
-    strong_wolfe = "strong_wolfe"
+def _field_type(annotation) -> Any:
+    """A signature's annotation as a type OmegaConf can check (Any where it cannot)."""
+    if annotation in (int, float, str, bool):
+        return annotation
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Literal and all(isinstance(a, str) for a in args):
+        return choice(annotation)
+    if origin in (Union, types.UnionType):
+        rest = [a for a in args if a is not type(None)]
+        if len(rest) == 1 and len(args) == 2:
+            return Optional[_field_type(rest[0])]
+        return Any
+    if origin in (list, tuple, collections.abc.Sequence) and args:
+        element = _field_type(args[0])
+        return List[element] if element in (int, float, str, bool) else List[Any]
+    return Any
 
 
-class WeightFormat(Choice):
-    auto = "auto"
-    torchvision = "torchvision"
-    caffe = "caffe"
-    matconvnet = "matconvnet"
+def _field_default(value):
+    if isinstance(value, (list, tuple)):
+        return field(default_factory=lambda value=value: list(value))
+    return value
 
 
-class ColourMethod(Choice):
-    pca = "pca"
-    chol = "chol"
-    sym = "sym"
+@functools.lru_cache(maxsize=None)
+def schema_of(target: str, partial: bool = False) -> type:
+    """A dataclass of `target`'s settings: `_target_`, and every parameter of its signature that has a default."""
+    module, _, name = target.rpartition(".")
+    obj = getattr(importlib.import_module(module), name)
+    signature = inspect.signature(obj)
+    hints = typing.get_type_hints(obj.__init__ if inspect.isclass(obj) else obj)
+    fields: list[tuple] = [("_target_", str, field(default=target))]
+    if partial:
+        fields.append(("_partial_", bool, field(default=True)))
+    for parameter in signature.parameters.values():
+        if parameter.default is inspect.Parameter.empty or parameter.kind in (parameter.VAR_POSITIONAL,
+                                                                             parameter.VAR_KEYWORD):
+            continue  # handed over when the part is built
+        kind = _field_type(hints.get(parameter.name, Any))
+        default = parameter.default
+        if isinstance(kind, type) and issubclass(kind, Choice) and default is not None:
+            default = kind(default)
+        fields.append((parameter.name, kind, _field_default(default)))
+    return dataclasses.make_dataclass(f"{name}Config", fields)
 
 
-class Propagation(Choice):
-    simple = "simple"
-    inside = "inside"
-    all = "all"
+def package_options() -> list[tuple[str, str, dict]]:
+    """(group, option, YAML) for every option of the package's config groups that lists its schema."""
+    found = []
 
+    def walk(folder, group: str) -> None:
+        for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+            if entry.is_dir() and not (not group and entry.name in NOT_PARTS):
+                walk(entry, f"{group}/{entry.name}" if group else entry.name)
+            elif group and entry.name.endswith(".yaml"):
+                option = entry.name[: -len(".yaml")]
+                node = yaml.safe_load(entry.read_text(encoding="utf-8")) or {}
+                if option + SCHEMA_SUFFIX in (node.get("defaults") or []):
+                    found.append((group, option, node))
 
-class Corner(Choice):
-    bottom_left = "bottom_left"
-    bottom_right = "bottom_right"
-    top_left = "top_left"
-    top_right = "top_right"
-
-
-# ---------------------------------------------------------------- options of the swappable parts
-
-
-@dataclass
-class Target:
-    """Every option of a swappable part names what builds it: a class or, with _partial_, a function."""
-
-    _target_: str = MISSING
-
-
-@dataclass
-class VGG19Config(Target):
-    weights: str = MISSING  # imagenet | random | a path to a .pth (torchvision layout) or MatConvNet .mat
-    format: WeightFormat = MISSING  # the file's input convention; auto never guesses (see README)
-    pooling: Pooling = MISSING
-    checkpointing: bool = MISSING  # recompute activations in the backward pass: less memory, more time
-
-
-@dataclass
-class PlainConfig(Target):
-    """An option with no settings of its own (gram, mean_std, the content loss, tv; colour none, luminance, original)."""
-
-
-@dataclass
-class W2Config(Target):
-    eps: float = MISSING  # added to the style covariance's diagonal before its square root
-
-
-@dataclass
-class SlicedW2Config(Target):
-    projections: Optional[int] = MISSING  # directions per layer (null: N_l, the layer's filters)
-    seed: int = MISSING  # the directions of step s come from a generator seeded by (seed, s)
-
-
-@dataclass
-class PartialConfig(Target):
-    _partial_: bool = True
-
-
-@dataclass
-class ImageInitConfig(PartialConfig):
-    path: Optional[str] = MISSING  # init=image: an image file, resized to the content's size
-
-
-@dataclass
-class LBFGSConfig(Target):
-    lr: float = MISSING
-    history_size: int = MISSING
-    line_search: Optional[LineSearch] = MISSING
-    tolerance_grad: float = MISSING
-    tolerance_change: float = MISSING
-
-
-@dataclass
-class AdamConfig(Target):
-    lr: float = MISSING
-    tolerance_grad: float = MISSING
-    tolerance_change: float = MISSING
-
-
-@dataclass
-class MatchConfig(Target):
-    method: ColourMethod = MISSING  # pca | chol | sym: how the style's colours are mapped to the content's
-    eps: float = MISSING  # added to both pixel covariances before their roots and inverses
-
-
-# group -> {option: schema}; each option's YAML lists `<option>_schema` first in its defaults
-OPTION_SCHEMAS: Dict[str, Dict[str, type]] = {
-    "model": {"vgg19": VGG19Config},
-    "loss/content": {"l2": PlainConfig},
-    "loss/style": {"gram": PlainConfig, "mean_std": PlainConfig, "w2": W2Config, "sliced_w2": SlicedW2Config},
-    "loss/tv": {"l2": PlainConfig},
-    "init": {"noise": PartialConfig, "content": PartialConfig, "style": PartialConfig, "image": ImageInitConfig},
-    "optimizer": {"lbfgs": LBFGSConfig, "adam": AdamConfig},
-    "colour": {"none": PlainConfig, "luminance": PlainConfig, "match": MatchConfig, "original": PlainConfig},
-}
-SCHEMA_SUFFIX = "_schema"
+    walk(resources.files("stylelab.configs"), "")
+    return found
 
 
 # ---------------------------------------------------------------- the run's own settings
 
 
+def _help(text: str, default=MISSING, **kwargs):
+    """A field with one line of help for `stylelab --help`."""
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": text}, **kwargs)
+    return field(default=default, metadata={"help": text}, **kwargs)
+
+
+@dataclass
+class TermEntry:
+    """One term of the objective: what computes it, how much it weighs, what it reads and compares against."""
+
+    term: Any = _help("the term's class and options (_target_: ...), e.g. ${loss.style}")
+    weight: float = _help("its weight in the total (alpha, beta, ...)")
+    layers: Optional[List[str]] = _help("the layers it reads (null: a term of the image itself)", None)
+    layer_weights: Optional[List[float]] = _help("w_l per layer (null: equal, summing to 1)", None)
+    target: choice(Target) = _help("what it compares against: content | style | none", choice(Target)("none"))
+
+
 @dataclass
 class LossConfig:
     # Layer sets are lists because Hydra replaces a list on override but merges a dict into the default.
-    content_layers: List[str] = MISSING
-    content_weights: Optional[List[float]] = None  # None: equal weights summing to 1
-    style_layers: List[str] = MISSING
-    style_weights: Optional[List[float]] = None  # None: equal weights summing to 1 (the paper's w_l = 1/5)
-    alpha: float = MISSING  # weight of the content term
-    beta: float = MISSING  # weight of the style term
-    tv_weight: float = MISSING  # weight of the total-variation term
-    # the terms themselves: the options of the groups loss/content, loss/style, loss/tv
+    content_layers: List[str] = _help("the content term's layers")
+    content_weights: Optional[List[float]] = _help("their weights (null: equal, summing to 1)", None)
+    style_layers: List[str] = _help("the style term's layers")
+    style_weights: Optional[List[float]] = _help("their weights w_l (null: equal, summing to 1)", None)
+    alpha: float = _help("the content term's weight")
+    beta: float = _help("the style term's weight")
+    tv_weight: float = _help("the total-variation term's weight")
+    laplacian_weight: float = _help("the Laplacian term's weight (Li et al. 2017; 0: off)")
+    # the classes of the terms: the options of the groups loss/content, loss/style, loss/tv, loss/laplacian
     content: Any = MISSING
     style: Any = MISSING
     tv: Any = MISSING
+    laplacian: Any = MISSING
+    terms: Dict[str, TermEntry] = field(default_factory=dict, metadata={"help": "the objective, term by term"})
 
 
 @dataclass
 class ImageConfig:
-    size: int = MISSING  # longest side of the output, in pixels
+    size: int = _help("longest side of the output, in pixels", 512)
 
 
 @dataclass
 class LogConfig:
-    every: int = MISSING  # scalars every N steps
-    image_every: int = MISSING  # image/generated every N steps
-    progress: bool = MISSING  # tqdm bar
+    every: int = _help("TensorBoard scalars every N steps", 10)
+    image_every: int = _help("TensorBoard image every N steps", 50)
+    progress: bool = _help("the progress bar", True)
 
 
 @dataclass
 class MaskConfig:
     """Spatial control: one mask per region of the content, one style per region (Gatys et al. 2017)."""
 
-    content: Optional[List[str]] = None  # image files, one per region (white = in the region)
-    style: Optional[List[str]] = None  # optional: the part of each region's style image to take the style from
-    propagation: Propagation = Propagation.simple  # how a mask reaches each layer: simple | inside | all
-    soft: bool = False  # keep grey levels; by default a mask is thresholded at 0.5
+    content: Optional[List[str]] = _help("mask images, one per region (white = in the region)", None)
+    style: Optional[List[str]] = _help("optional: where in each region's style image to take its style", None)
+    propagation: choice(Propagation) = _help("how a mask reaches each layer: simple | inside | all",
+                                             choice(Propagation)("simple"))
+    soft: bool = _help("keep grey levels (default: threshold at 0.5)", False)
 
 
 @dataclass
 class ScheduleConfig:
     """Coarse to fine: a run in levels of growing size, each starting from the last one's result."""
 
-    sizes: Optional[List[int]] = None  # longest side per level; null: one level of image.size
-    steps: Optional[List[int]] = None  # optimizer steps per level
+    sizes: Optional[List[int]] = _help("longest side per level, e.g. [512,1024] (null: one level, image.size)", None)
+    steps: Optional[List[int]] = _help("optimizer steps per level, e.g. [500,200]", None)
 
 
 @dataclass
 class FigureConfig:
     """How `stylelab-figure` lays out a sweep of this config; its --rows/--cols/--inset flags win."""
 
-    rows: Optional[str] = None  # override key whose swept values make the rows (e.g. loss.style_layers)
-    cols: Optional[str] = None  # override key whose swept values make the columns (e.g. loss.beta)
-    inset: Optional[Corner] = None  # where each cell shows the style image small, as the paper's Fig 3
-    title: str = ""
+    rows: Optional[str] = _help("override key whose swept values make the rows", None)
+    cols: Optional[str] = _help("override key whose swept values make the columns", None)
+    inset: Optional[choice(Corner)] = _help("the corner where each cell shows the style image small", None)
+    title: str = _help("text above the grid", "")
 
 
 @dataclass
 class StyleLabConfig:
-    content: str = MISSING
-    style: Any = MISSING  # an image, or a list of images: blended (style_blend) or one per region (mask.content)
-    style_blend: Optional[List[float]] = None  # weights of several styles, normalised to sum 1 (null: equal)
-    style_scale: float = MISSING  # the style images at this fraction of the content's size (the paper: 1)
-    steps: int = MISSING
-    seed: int = MISSING
-    device: Device = MISSING
-    save_every: int = MISSING  # write step_NNNNN.png every N steps (0 = never)
-    checkpoint_every: int = MISSING  # write checkpoint.pt every N steps (0 = only when stopped by a signal)
-    resume: Optional[str] = None  # a run dir: continue that run from its checkpoint.pt, in that dir
-    compile: bool = MISSING  # torch.compile the feature extractor
-    channels_last: bool = MISSING  # NHWC activations (faster convolutions)
-    tf32: bool = MISSING  # CUDA only: TF32 convolutions (Grams stay full float32)
+    content: str = _help("a sample name or the path of any image Pillow reads", "tubingen")
+    style: Any = _help("an image, or a list: blended (style_blend) or one per region (mask.content)", "starry_night")
+    style_blend: Optional[List[float]] = _help("weights of several styles, normalised to sum 1 (null: equal)", None)
+    style_scale: float = _help("the style images at this fraction of the content's size (1: the paper's)", 1.0)
+    steps: int = _help("optimizer steps", 500)
+    seed: int = _help("seeds the initial noise and every random draw", 0)
+    device: choice(Device) = _help("auto | cpu | cuda", choice(Device)("auto"))
+    save_every: int = _help("also write step_NNNNN.png every N steps (0: never)", 0)
+    checkpoint_every: int = _help("also write checkpoint.pt every N steps (0: only when stopped)", 0)
+    resume: Optional[str] = _help("a run or sweep folder to continue where it stopped", None)
+    compile: bool = _help("torch.compile the feature extractor (a pause at the start)", False)
+    channels_last: bool = _help("NHWC activations: faster convolutions", True)
+    tf32: bool = _help("CUDA only: TF32 convolutions (the Grams stay full float32)", True)
     model: Any = MISSING  # an option of the group model
     loss: LossConfig = field(default_factory=LossConfig)
     init: Any = MISSING  # an option of the group init
@@ -245,53 +247,33 @@ class StyleLabConfig:
     log: LogConfig = field(default_factory=LogConfig)
     figure: FigureConfig = field(default_factory=FigureConfig)
     # Named user images an experiment refers to as ${inputs.NAME} (e.g. fig3's inputs.picasso=<file>).
-    inputs: Dict[str, str] = field(default_factory=dict)
+    inputs: Dict[str, str] = field(default_factory=dict, metadata={"help": "named images an experiment refers to"})
 
 
-def groups_help() -> str:
-    """`stylelab --help`'s list of config groups and their options (Hydra's own list would show the schemas)."""
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.object_type import ObjectType
-
-    loader = GlobalHydra.instance().config_loader()
-
-    def walk(parent: str):
-        for group in loader.list_groups(parent):
-            name = f"{parent}/{group}" if parent else group
-            if name == "hydra":
-                continue
-            options = [o for o in loader.get_group_options(name, ObjectType.CONFIG) if not o.endswith(SCHEMA_SUFFIX)]
-            if options:
-                yield name, f"{name}: {', '.join(sorted(options))}"
-            yield from walk(name)
-
-    return "".join(line + "\n" for _, line in sorted(walk("")))
-
-
-def _sweep_dirname(overrides, num: int, sweep_dir: str) -> str:
-    from stylelab.cli.sweep import job_dirname as dirname  # Hydra's side of naming; imported when a sweep runs
-
-    return dirname(overrides, num, sweep_dir)
+def help_lines(schema=StyleLabConfig, prefix: str = ""):
+    """(dotted key, default, help) for every setting of the run's schema that has a line of help."""
+    for f in dataclasses.fields(schema):
+        kind = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        if dataclasses.is_dataclass(kind) and not isinstance(kind, type):
+            yield from help_lines(type(kind), f"{prefix}{f.name}.")
+        elif "help" in f.metadata:
+            yield f"{prefix}{f.name}", kind, f.metadata["help"]
 
 
 _registered = False
 
 
 def register() -> None:
-    """The schemas into Hydra's ConfigStore, and the resolvers configs/hydra/default.yaml uses (once)."""
+    """The schemas into Hydra's ConfigStore (once): the run's, and one per option from its target's signature."""
     global _registered
     if _registered:
         return
     _registered = True
-    OmegaConf.register_new_resolver("stylelab_dirname", _sweep_dirname, replace=True)
-    # hydra.run.dir and output_subdir: a resumed run goes on in the folder it continues
-    OmegaConf.register_new_resolver("stylelab_if_resumed", lambda resume, yes, no: yes if resume else no, replace=True)
-    OmegaConf.register_new_resolver("stylelab_groups", groups_help, replace=True)
     store = ConfigStore.instance()
     store.store(name="stylelab_schema", node=StyleLabConfig)
-    for group, options in OPTION_SCHEMAS.items():
-        for option, schema in options.items():
-            store.store(group=group, name=option + SCHEMA_SUFFIX, node=schema)
+    for group, option, node in package_options():
+        store.store(group=group, name=option + SCHEMA_SUFFIX,
+                    node=schema_of(node["_target_"], bool(node.get("_partial_", False))))
 
 
 # ---------------------------------------------------------------- derived from a config
@@ -323,10 +305,23 @@ def flatten_keys(cfg: DictConfig) -> list[str]:
     return list(_walk(OmegaConf.to_container(cfg, resolve=False)))
 
 
+def _references(cfg: DictConfig) -> set[str]:
+    """Keys whose value is only a reference to another setting (`weight: ${loss.beta}`), and all below them."""
+    raw = _walk(OmegaConf.to_container(cfg, resolve=False))
+    return {key for key, value in raw.items() if isinstance(value, str) and value.startswith("${")
+            and value.endswith("}") and value.count("${") == 1 and not value[2:-1].startswith(("inputs.", "hydra:"))}
+
+
 def settings(cfg: DictConfig) -> dict[str, Any]:
-    """Every setting that changes the picture, flat: what checkpoints fingerprint and HParams show."""
-    # inputs.* are named images that content or style refer to: their resolved values are already here
-    return {key: value for key, value in flatten(cfg).items() if not is_inert(key) and key.split(".")[0] != "inputs"}
+    """Every setting that changes the picture, flat: what checkpoints fingerprint and HParams show.
+
+    A value that only refers to another setting (a term's weight ${loss.beta}) is that setting, not one of
+    its own; inputs.* are named images that content or style refer to, whose resolved values are here.
+    """
+    references = _references(cfg)
+    return {key: value for key, value in flatten(cfg).items()
+            if not is_inert(key) and key.split(".")[0] != "inputs"
+            and not any(key == ref or key.startswith(ref + ".") for ref in references)}
 
 
 def missing_keys(cfg: DictConfig) -> list[str]:

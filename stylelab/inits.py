@@ -1,5 +1,6 @@
 """Where the optimisation starts: each init takes the content and style images (1, 3, H, W) and the seed
-and returns the initial image at the content's size."""
+and returns the initial image at the content's size. A config option names one with `_partial_: true`; its
+keyword parameters with defaults are the option's settings (init.path)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def from_style(content: torch.Tensor, style: torch.Tensor, *, seed: int) -> torc
     return style.clone()
 
 
-def from_file(content: torch.Tensor, style: torch.Tensor, *, seed: int, path: str | None) -> torch.Tensor:
+def from_file(content: torch.Tensor, style: torch.Tensor, *, seed: int, path: str | None = None) -> torch.Tensor:
     """An image file of the user's, resized to the content's size."""
     if not path:
         raise StyleLabError("init=image needs init.path=<an image file>")

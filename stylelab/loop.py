@@ -1,144 +1,298 @@
-"""The optimisation loop, top to bottom. Knows nothing of files, Hydra or TensorBoard: watchers are callbacks.
+"""One run, top to bottom: read the inputs, load the network, then for each level prepare its images and
+targets and step until it is done; checkpoint and stop where that happens; write the picture.
 
-Step numbering: "step s" is the image after s optimizer updates. Step 0 is the initial image; the losses
-logged at step s are those of that image (L-BFGS evaluates them at the start of update s+1), and after the
-last update one extra forward pass gives the losses of the final image.
+Observers (TensorBoard, the progress bar, step PNGs) are told what happens and never steer. Library code:
+this module returns what happened and raises StyleLabError; it prints nothing (its few notes go to the
+`stylelab` logger) and never exits.
+
+Step numbering: "step s" is the image after s optimizer updates, counted on across the levels. Step 0 is
+the initial image; the losses logged at step s are those of that image (L-BFGS evaluates them at the start
+of update s+1), and after a level's last update one more forward pass gives the losses of its last image.
+At the step where one level hands over to the next, both are logged: the last image and losses of the
+coarse level at its size, then the first of the fine level at its own.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
+import os
 import time
-from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
 
 import torch
 
-from stylelab.losses.base import Evaluation, Objective
+from stylelab import backend, checkpoint, levels
+from stylelab.signals import StopSignals
+from stylelab.build import Parts
+from stylelab.checkpoint import LoopState
+from stylelab.errors import StyleLabError
+from stylelab.io import images
+from stylelab.losses.base import Evaluation
+from stylelab.observers import Observer, Progress, SaveEvery, TensorBoard
 
-
-class Callback(Protocol):
-    def on_losses(self, step: int, evaluation: Evaluation) -> None: ...
-    def on_image(self, step: int, image: torch.Tensor) -> None: ...
-
-
-@dataclass
-class LoopState:
-    """Where the loop stands after `step` updates; with the image, all a checkpoint needs to go on exactly."""
-
-    step: int = 0
-    optimizer: dict = field(default_factory=dict)  # opt.state_dict(): L-BFGS's history or Adam's moments
-    previous_loss: float = math.inf  # the last total, for tolerance_change
-    seconds: float = 0.0  # optimisation time so far, over all the runs that led here
-    level: int = 0  # coarse to fine: the level this state belongs to (the loop itself knows no levels)
+log = logging.getLogger("stylelab")
 
 
 @dataclass
 class RunResult:
-    image: torch.Tensor  # (1, 3, H, W), unclamped
+    image: torch.Tensor  # (1, 3, H, W): the picture (the colour control's finish applied), unclamped
     steps_done: int
-    final: Evaluation | None  # the losses of the final image (None when evaluate_end was off)
-    seconds: float
-    stopped: str | None = None  # why the run ended before `steps`, if it did
-    interrupted: bool = False
+    final: Evaluation | None  # the losses of the last image
+    seconds: float  # optimisation time, over all the runs that led here
+    stopped: str | None = None  # why the run ended before its last step, if it did
+    interrupted: bool = False  # by a signal (a checkpoint was written when state is not None)
     evaluations: int = 0
     state: LoopState | None = None  # None when Ctrl-C cut an update in half: not safe to resume from
+    seconds_per_step: float = 0.0  # leaving out the steps a level that ended early skipped
+    device: str = "cpu"
+    final_path: Path | None = None  # final.png, with a run folder
+    checkpoint_path: Path | None = None  # checkpoint.pt, when this run wrote one at its end
 
 
-def optimize(
-    image: torch.Tensor,
-    features: Callable[[torch.Tensor], dict[str, torch.Tensor]],
-    objective: Objective,
-    *,
-    steps: int,
-    optimizer: Callable[[list[torch.Tensor]], torch.optim.Optimizer],
-    callbacks=(),
-    state: LoopState | None = None,
-    on_state: Callable[[torch.Tensor, LoopState], None] | None = None,
-    stop: Callable[[], str | None] | None = None,
-    announce_start: bool = True,
-    evaluate_end: bool = True,
-) -> RunResult:
-    """Optimise `image` (1, 3, H, W) until step `steps` to minimise objective(features(x), x).
+class Diverged(StyleLabError):
+    """The loss became inf or nan; `result` holds the last finite image (and where it was written)."""
 
-    `optimizer` makes the torch optimizer from the parameters (stylelab.optim). To resume, pass a
-    checkpoint's image and `state`: the loop goes on at state.step as if it had never stopped (a new
-    level of a coarse-to-fine run passes a fresh state at its first step). on_state(image, state) is
-    called after every update (checkpoints); stop() is asked before every update and ends the run between
-    two updates when it returns a reason (signals). announce_start: show the callbacks the starting image
-    (a level that continues the last one's result leaves it out: that image was shown as the last one's).
-    evaluate_end: evaluate the final image and show its losses (a level that a next one follows leaves it
-    out: the next level's first evaluation is that step's).
+    def __init__(self, message: str, result: "RunResult"):
+        super().__init__(message)
+        self.result = result
+
+
+class _Diverged(Exception):
+    """Raised from the closure when the loss of the current image is not finite, before the optimizer
+    changes anything: the last good image and optimizer state are the ones kept."""
+
+
+def run(parts: Parts, folder: Path | None = None, *, pictures: dict | None = None, resume: bool = False,
+        start_over: bool = False, observers: Sequence[Observer] = (), stop: Callable[[], str | None] | None = None,
+        varying: set[str] = frozenset()) -> RunResult:
+    """Run `parts`; with `folder`, write final.png, TensorBoard events, step PNGs and checkpoint.pt there.
+
+    resume: go on from the checkpoint in `folder`. start_over: `folder` holds an earlier attempt without a
+    checkpoint, whose TensorBoard events are dropped. stop(): asked before every update; a reason ends the
+    run between two updates (the command line passes its StopSignals.reason; without it, the run catches
+    Ctrl-C itself). varying: the settings the run's sweep varies (HParams shows them first).
+    Raises Diverged, after writing the last finite image and its checkpoint, when the loss becomes inf or nan.
     """
-    resumed = state or LoopState()
-    x = image.detach().clone().requires_grad_(True)
-    opt = optimizer([x])
-    if resumed.optimizer:
-        opt.load_state_dict(resumed.optimizer)
-    evaluations: list[Evaluation] = []  # this step's evaluations; the first is at the current image
+    # ---- inputs and network: build checked every setting; every file is read here, once
+    device = backend.resolve_device(parts.device)
+    backend.configure(device, tf32=parts.tf32)
+    torch.manual_seed(parts.seed)
+    read = levels.read(parts.inputs, parts.colour, pictures)
+    watch = parts.watch
+    network = parts.model.features(parts.objective.layers, device=device, seed=parts.seed, progress=watch.progress)
+    fingerprint = checkpoint.fingerprint(parts.settings, read.original, read.styles, read.masks)
+    start = None
+    if resume:
+        if folder is None:
+            raise StyleLabError("resume needs a run folder to continue in")
+        start = checkpoint.load(folder, fingerprint)
+        _check_resumable(start, parts, read)
+        start.restore_rng()
+        log.info(f"resuming {folder} at step {start.state.step}")
 
-    def closure() -> torch.Tensor:
-        opt.zero_grad(set_to_none=True)
-        evaluation = objective(features(x), x)
-        evaluation.total.backward()
-        evaluations.append(evaluation.detached())
-        return evaluation.total
+    # ---- observers: they watch, they never steer
+    objective, ladder, optimizer = parts.objective, parts.levels, parts.optimizer
+    bar = Progress(ladder[-1].last, initial=start.state.step if start else 0, disable=not watch.progress)
+    watchers: list[Observer] = [bar]
+    tb = None
+    if folder is not None:
+        # purge_step: TensorBoard drops what a stopped run logged from this step on, so no step is doubled
+        tb = TensorBoard(folder, steps=ladder[-1].last, every=watch.log_every, image_every=watch.image_every,
+                         purge_step=start.state.step if start else (0 if start_over else None))
+        watchers += [tb, SaveEvery(folder, watch.save_every)]
+    watchers += list(observers)
+    signals = StopSignals() if stop is None else contextlib.nullcontext()
 
-    if announce_start:
-        for cb in callbacks:
-            cb.on_image(resumed.step, x.detach())
+    # ---- the levels, and their steps
+    state = start.state if start else LoopState()
+    x: torch.Tensor | None = None  # the image being optimised, (1, 3, h, w)
+    stopped = diverged = final = last_good = None
+    interrupted, whole, evaluations, skipped, step = False, True, 0, 0, state.step
+    clock, seconds = time.perf_counter(), state.seconds
+    with signals:
+        stop = stop or signals.reason
+        try:
+            for k, level in enumerate(ladder):
+                if k < state.level:
+                    continue  # resumed in a later level
+                resuming = start is not None and k == start.state.level
+                # the level's images and every target at its size; level 0's targets come from the network
+                # as it was built, as they always have, the rest from the network as the optimisation runs it
+                features = fast(network, parts) if k > 0 else network
+                images_k = levels.prepare(level, read, features, objective, parts.model, parts.inputs, device)
+                features = fast(network, parts)
+                if resuming:
+                    x = start.image.to(device)
+                elif x is None:
+                    x = parts.init(images_k.content, images_k.styles[0], seed=parts.seed)
+                else:  # the last level's result, upsampled
+                    x = images.resize_to(x[0].detach().cpu(), tuple(images_k.content.shape[-2:]))[None].to(device)
+                x = x.detach().clone().requires_grad_(True)
+                opt = optimizer([x])
+                if resuming and start.state.optimizer:
+                    opt.load_state_dict(start.state.optimizer)
+                step = start.state.step if resuming else level.first
+                previous = start.state.previous_loss if resuming else math.inf
+                for w in watchers:
+                    w.on_level(k, level, images_k, step)
+                    w.on_image(step, x.detach())
+                this_step: list[Evaluation] = []  # the evaluations of the current update; the first is at x
 
-    start = time.perf_counter()
-    n_evals, step, stopped, interrupted, previous = 0, resumed.step, None, False, resumed.previous_loss
-    whole = True  # False once an update may have been cut in half
-    try:
-        while step < steps:
-            reason = stop() if stop else None
-            if reason:
-                interrupted, stopped = True, f"{reason} after {step} steps"
-                break
-            evaluations.clear()
-            objective.start_step(step)  # terms that draw random numbers draw step's
-            opt.step(closure)
-            n_evals += len(evaluations)
-            losses = evaluations[0]  # losses of the image before this update
-            for cb in callbacks:
-                cb.on_losses(step, losses)
-            step += 1
-            for cb in callbacks:
-                cb.on_image(step, x.detach())
-            stopped = _stop_reason(step, losses, x.grad, previous, optimizer)
-            if stopped:
-                break
-            if getattr(optimizer, "tolerance_change", 0) > 0:
-                previous = float(losses.total)
-            if on_state:
-                seconds = resumed.seconds + time.perf_counter() - start
-                on_state(x.detach(), LoopState(step, opt.state_dict(), previous, seconds, resumed.level))
-    except KeyboardInterrupt:
-        interrupted, stopped, whole = True, f"interrupted after {step} steps", False
+                def closure() -> torch.Tensor:
+                    nonlocal last_good
+                    opt.zero_grad(set_to_none=True)
+                    evaluation = objective(features(x), x)
+                    if not this_step:
+                        total = float(evaluation.total.detach())  # one sync per step: the progress bar shows it anyway
+                        if not math.isfinite(total):
+                            raise _Diverged(f"the loss became {total} at step {step}")
+                        # what a checkpoint holds now, before the update changes it: kept if the next diverges
+                        last_good = (x.detach().clone(), LoopState(step, _snapshot(opt.state_dict()), previous,
+                                                                   seconds + time.perf_counter() - clock, k))
+                    evaluation.total.backward()
+                    this_step.append(evaluation.detached())
+                    return evaluation.total
 
-    final = None
-    if evaluate_end or interrupted or stopped:
-        with torch.no_grad():
-            objective.start_step(step)
-            final = objective(features(x), x).detached()
-        for cb in callbacks:
-            cb.on_losses(step, final)
-    seconds = resumed.seconds + time.perf_counter() - start
-    last = LoopState(step, opt.state_dict(), previous, seconds, resumed.level) if whole else None
-    return RunResult(x.detach(), step, final, seconds, stopped, interrupted, n_evals, last)
+                while step < level.last:
+                    reason = stop()
+                    if reason:
+                        interrupted, stopped = True, f"{reason} after {step} steps"
+                        break
+                    this_step.clear()
+                    objective.start_step(step)  # terms that draw random numbers draw step's
+                    opt.step(closure)
+                    evaluations += len(this_step)
+                    losses = this_step[0]  # the losses of the image before this update
+                    for w in watchers:
+                        w.on_losses(step, losses)
+                    step += 1
+                    for w in watchers:
+                        w.on_image(step, x.detach())
+                    stopped = _tolerance(step, losses, x.grad, previous, optimizer)
+                    if stopped:
+                        break
+                    previous = float(losses.total)
+                    if folder is not None and parts.checkpoint_every > 0 and step % parts.checkpoint_every == 0:
+                        elapsed = seconds + time.perf_counter() - clock
+                        checkpoint.save(folder / checkpoint.FILE, x.detach(),
+                                        LoopState(step, opt.state_dict(), previous, elapsed, k), fingerprint)
+
+                # the level's end: the losses of its last image, at its size
+                with torch.no_grad():
+                    objective.start_step(step)
+                    final = objective(features(x), x).detached()
+                if not math.isfinite(float(final.total)):
+                    raise _Diverged(f"the loss became {float(final.total)} at step {step}")
+                for w in watchers:
+                    w.on_level_end(k, level, step, final, x.detach())
+                state = LoopState(step, opt.state_dict(), previous, seconds + time.perf_counter() - clock, k)
+                if interrupted or k == len(ladder) - 1:
+                    break
+                if stopped:  # a tolerance ended this level early: the finer ones still have their steps
+                    log.info(f"level {k + 1} ({level.size} px) {stopped}; level {k + 2} starts at step "
+                             f"{ladder[k + 1].first}")
+                    skipped += level.last - step
+                    stopped = None
+                reason = stop()  # between two levels: the checkpoint is this level's end, which resumes exactly
+                if reason:
+                    interrupted, stopped = True, f"{reason} after {step} steps"
+                    break
+        except KeyboardInterrupt:  # a second Ctrl-C while stopping: now, without a checkpoint
+            interrupted, stopped, whole = True, f"interrupted after {step} steps", False
+        except _Diverged as exc:
+            diverged = str(exc)
+            x, state = last_good if last_good else (x, None)
+            step = state.step if state else 0
+        finally:
+            bar.close()  # before anything else is printed
+    seconds = seconds + time.perf_counter() - clock
+
+    # ---- the picture, and what the run leaves in its folder
+    state = LoopState(state.step, state.optimizer, state.previous_loss, seconds, state.level) if state and whole else None
+    picture = parts.colour.finish(x.detach(), images.resize_to(read.original, x.shape[-2:])[None].to(x.device))
+    per_step = seconds / max(step - skipped, 1)  # the steps a level skipped took no time
+    result = RunResult(picture, step, None if diverged else final, seconds, stopped, interrupted, evaluations, state,
+                       per_step, device.type)
+    if folder is not None:
+        if (interrupted or diverged) and state:
+            result.checkpoint_path = checkpoint.save(folder / checkpoint.FILE, x.detach(), state, fingerprint)
+        if state or not diverged:
+            result.final_path = images.save_image(picture, folder / "final.png")
+        if picture is not x:  # a colour control made the picture from the optimised image
+            tb.writer.add_image("image/final", picture[0].detach().clamp(0, 1), step)
+        if diverged:
+            tb.failed(parts.settings, diverged, varying)
+        else:
+            tb.hparams(parts.settings, final, step, {"summary/seconds_per_step": per_step}, varying)
+        tb.close()
+    for w in observers:
+        w.close()
+    if diverged:
+        kept = f"; {'final.png and ' if folder else ''}the checkpoint hold step {step}, the last finite image" \
+            if state and folder else ""
+        raise Diverged(f"{diverged}: the optimisation diverged (a smaller optimizer.lr or loss weights may help)"
+                       f"{kept}", result)
+    return result
 
 
-def _stop_reason(step: int, losses: Evaluation, grad, previous: float, optimizer) -> str | None:
+def fast(network, parts: Parts):
+    """The network as the optimisation runs it: NHWC weights (so every activation is NHWC; the image stays NCHW
+    for the optimizers), compiled if asked. Idempotent."""
+    if parts.channels_last and not network.net[0].weight.is_contiguous(memory_format=torch.channels_last):
+        network.to(memory_format=torch.channels_last)
+    # (bf16 autocast was tried and dropped: its loss curve left float32's by up to 23% over 200 steps at 256 px)
+    if parts.compile:
+        if not hasattr(network, "_compiled"):
+            network._compiled = torch.compile(network)
+        return network._compiled
+    return network
+
+
+def _snapshot(state: dict) -> dict:
+    """An optimizer's state_dict that the coming update cannot change: its tensors cloned, its lists copied.
+
+    torch's Adam and SGD update their tensors in place; its L-BFGS also appends to and pops from its history
+    lists, whose tensors it never changes. Copying those is a few images' worth of memory per step.
+    """
+    def copy(value):
+        if isinstance(value, torch.Tensor):
+            return value.clone()
+        return list(value) if isinstance(value, list) else value
+
+    return {"state": {key: {name: copy(v) for name, v in per_param.items()} for key, per_param in state["state"].items()},
+            "param_groups": [dict(group) for group in state["param_groups"]]}
+
+
+def _tolerance(step: int, losses: Evaluation, grad, previous: float, optimizer) -> str | None:
+    """Why to stop after this update when the optimizer's tolerances say so (both 0 by default: never)."""
     tolerance_grad = getattr(optimizer, "tolerance_grad", 0.0)
     tolerance_change = getattr(optimizer, "tolerance_change", 0.0)
-    # reading the loss syncs a GPU, so only where the optimizer reads it anyway or a tolerance needs it
-    total = float(losses.total) if (getattr(optimizer, "reads_loss", False) or tolerance_change > 0) else None
-    if total is not None and not math.isfinite(total):
-        return f"stopped after {step} steps: the loss became {total}"
     if grad is not None and tolerance_grad > 0 and float(grad.abs().max()) <= tolerance_grad:
         return f"stopped after {step} steps: largest gradient <= optimizer.tolerance_grad={tolerance_grad}"
-    if tolerance_change > 0 and abs(total - previous) < tolerance_change:
+    if tolerance_change > 0 and abs(float(losses.total) - previous) < tolerance_change:
         return f"stopped after {step} steps: loss changed by less than optimizer.tolerance_change={tolerance_change}"
     return None
+
+
+def _check_resumable(start, parts: Parts, read) -> None:
+    """The checkpoint's step and image fit this run's levels."""
+    ladder, k, steps = parts.levels, start.state.level, parts.levels[-1].last
+    if start.state.step > steps:
+        raise StyleLabError(f"cannot resume from '{start.path}': it is at step {start.state.step}, beyond steps={steps}")
+    if k >= len(ladder) or not ladder[k].first <= start.state.step <= ladder[k].last:
+        raise StyleLabError(f"cannot resume from '{start.path}': it is at step {start.state.step} of level {k + 1}, "
+                            f"which this run's schedule does not have")
+    expected = read.size_of(ladder[k].size)
+    if tuple(start.image.shape[-2:]) != tuple(expected):
+        raise StyleLabError(f"cannot resume from '{start.path}': its image is {start.image.shape[-1]}x"
+                            f"{start.image.shape[-2]}, not {expected[1]}x{expected[0]}")
+
+
+def requeued(folder: Path) -> bool:
+    """A job SLURM requeued (preempted, timed out, node failure) continues from its own checkpoint."""
+    restarted = os.environ.get("SLURM_RESTART_COUNT", "0") not in ("", "0")
+    return restarted and (folder / checkpoint.FILE).is_file()

@@ -16,8 +16,8 @@ from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from stylelab import api, job
-from stylelab.extractors.vgg import imagenet_cache_file, random_state_dict
+from stylelab import api, backend, build, levels, loop
+from stylelab.models.weights import imagenet_cache_file, random_state_dict
 
 REPO = Path(__file__).resolve().parents[1]
 # a tiny run on random weights (tests and smoke runs only: not meaningful art)
@@ -35,7 +35,29 @@ def compose_cfg(*overrides: str):
 def run_job(run_dir: Path | None, *overrides: str, **kwargs):
     """Run `stylelab OVERRIDES` in this process, as the CLI's app does, writing into run_dir."""
     cfg, choices = api.compose_with_choices(*overrides)
-    return job.run(cfg, run_dir, choices=choices, **kwargs)
+    return loop.run(build.build(cfg, choices), run_dir, resume=bool(cfg.resume), **kwargs)
+
+
+class FirstLevel:
+    """A config's parts, its network as the run uses it, and its first level's images with every target set."""
+
+    def __init__(self, *overrides: str, pictures: dict | None = None):
+        cfg, choices = api.compose_with_choices(*overrides)
+        self.parts = build.build(cfg, choices)
+        device = backend.resolve_device(self.parts.device)
+        read = levels.read(self.parts.inputs, self.parts.colour, pictures)
+        network = self.parts.model.features(self.parts.objective.layers, device=device, seed=self.parts.seed,
+                                            progress=False)
+        self.images = levels.prepare(self.parts.levels[0], read, network, self.parts.objective, self.parts.model,
+                                     self.parts.inputs, device)
+        self.network = network
+        self.features = loop.fast(network, self.parts)
+        self.init = self.parts.init(self.images.content, self.images.styles[0], seed=self.parts.seed)
+
+    def losses(self, image=None):
+        image = self.init if image is None else image
+        self.parts.objective.start_step(0)
+        return self.parts.objective(self.features(image), image)
 
 
 def events(tb_dir) -> EventAccumulator:

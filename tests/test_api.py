@@ -5,9 +5,9 @@ import torch
 from PIL import Image
 
 import stylelab
-from stylelab import api, backend, build
+from stylelab import api, backend
 from stylelab.errors import StyleLabError
-from conftest import SMOKE, compose_cfg, run_cli
+from conftest import SMOKE, FirstLevel, run_cli
 
 TINY = ["model.weights=random", "image.size=32", "steps=3", "log.progress=false"]
 
@@ -20,7 +20,7 @@ def test_stylize_returns_a_pil_image_at_the_content_size(content_png, style_png)
 def test_transfer_accepts_tensors_and_reports_every_term():
     result = stylelab.transfer(torch.rand(3, 24, 32), torch.rand(1, 3, 40, 40), *TINY, "loss/style=mean_std")
     assert result.steps_done == 3 and result.image.shape == (1, 3, 24, 32)
-    assert set(result.final.values) == {"content", "style", "tv"}
+    assert set(result.final.values) == {"content", "style", "tv", "laplacian"}
     assert set(result.final.layers["style"]) == {"relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"}
 
 
@@ -32,6 +32,11 @@ def test_the_api_writes_the_same_bytes_as_the_cli(tmp_path, content_png, style_p
     assert proc.returncode == 0, proc.stderr
     stylelab.run(stylelab.compose(*args), tmp_path / "api")
     assert (tmp_path / "api" / "final.png").read_bytes() == (tmp_path / "cli" / "final.png").read_bytes()
+    # the API's folder has the record the command's has: the summary and resume= read it
+    saved = (tmp_path / "api" / ".hydra" / "config.yaml").read_text()
+    assert saved == (tmp_path / "cli" / ".hydra" / "config.yaml").read_text().replace(str(tmp_path / "cli"), "")
+    stylelab.transfer(str(content_png), str(style_png), *args[2:], run_dir=tmp_path / "transfer")
+    assert "loss/style: " in (tmp_path / "transfer" / ".hydra" / "hydra.yaml").read_text()  # the options chosen
     picture = stylelab.stylize(str(content_png), str(style_png), *SMOKE, "steps=4", *extra)
     assert picture.tobytes() == Image.open(tmp_path / "cli" / "final.png").convert("RGB").tobytes()
 
@@ -53,9 +58,9 @@ def test_channels_last_gives_the_same_losses():
     pictures = {"content": torch.rand(3, 32, 32), "style": torch.rand(3, 32, 32)}
     losses = []
     for flag in ("true", "false"):
-        built = build.build(compose_cfg(*TINY, f"channels_last={flag}"), pictures=pictures, progress=False)
-        losses.append(built.objective(built.features(built.first.init), built.first.init).total)
-        assert built.extractor.net.conv1_1.weight.is_contiguous(memory_format=torch.channels_last) == (flag == "true")
+        level = FirstLevel(*TINY, f"channels_last={flag}", pictures=pictures)
+        losses.append(level.losses().total)
+        assert level.network.net.conv1_1.weight.is_contiguous(memory_format=torch.channels_last) == (flag == "true")
     torch.testing.assert_close(losses[0], losses[1], rtol=1e-4, atol=0)
 
 
@@ -90,10 +95,9 @@ def test_cuda_run_matches_cpu(style_loss):
     pictures = {"content": torch.rand(3, 64, 64), "style": torch.rand(3, 64, 64)}
     totals = []
     for device in ("cpu", "cuda"):
-        cfg = compose_cfg(*TINY, "image.size=64", f"device={device}", "tf32=false", f"loss/style={style_loss}")
-        built = build.build(cfg, pictures=pictures, progress=False)
-        built.objective.start_step(0)
-        totals.append(built.objective(built.features(built.first.init), built.first.init).total.item())
+        level = FirstLevel(*TINY, "image.size=64", f"device={device}", "tf32=false", f"loss/style={style_loss}",
+                           pictures=pictures)
+        totals.append(level.losses().total.item())
     assert totals[1] == pytest.approx(totals[0], rel=1e-3)
     result = stylelab.transfer(pictures["content"], pictures["style"], *TINY, "image.size=64", "device=cuda",
                                f"loss/style={style_loss}", "steps=5")

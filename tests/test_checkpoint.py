@@ -6,11 +6,13 @@ import signal
 import pytest
 import torch
 
-from stylelab import checkpoint, inits
+from stylelab import checkpoint, inits, signals
+from stylelab.build import Inputs, Level, Parts, Watch
+from stylelab.controls.colour import Colour
 from stylelab.errors import StyleLabError
-from stylelab.extractors.vgg import VGGFeatures, features_state_dict, random_state_dict
-from stylelab.loop import optimize
+from stylelab.loop import run
 from stylelab.losses import FeatureReconstruction, GramLoss, Objective, SlicedW2Loss
+from stylelab.models.vgg import VGG
 from stylelab.optim import LBFGS, Adam
 from conftest import SHALLOW, SMOKE, events, interrupt_after, run_job, signal_mid_run, steps_of
 
@@ -19,21 +21,25 @@ from conftest import SHALLOW, SMOKE, events, interrupt_after, run_job, signal_mi
 
 @pytest.fixture(scope="module")
 def problem():
-    state = features_state_dict(random_state_dict(seed=5), "test")
-    model = VGGFeatures(["relu1_1", "relu2_1"], state)
-    gen = torch.Generator().manual_seed(0)
-    content, style = torch.rand(1, 3, 24, 20, generator=gen), torch.rand(1, 3, 24, 20, generator=gen)
+    """Parts whose objective has a term that draws random directions every step (sliced W2), on random weights."""
     terms = {"content": FeatureReconstruction({"relu2_1": 1.0}), "style": GramLoss({"relu1_1": 0.5, "relu2_1": 0.5}),
-             "sliced": SlicedW2Loss({"relu1_1": 1.0}, projections=8, seed=3)}  # random directions each step
-    with torch.no_grad():
-        for name, image in (("content", content), ("style", style), ("sliced", style)):
-            terms[name].set_target(model(image))
-    loss = Objective(terms, {"content": 1.0, "style": 1e3, "sliced": 10.0})
-    return model, loss, inits.noise(content, style, seed=1)
+             "sliced": SlicedW2Loss({"relu1_1": 1.0}, projections=8, seed=3)}
+    gen = torch.Generator().manual_seed(0)
+    pictures = {"content": torch.rand(3, 24, 20, generator=gen), "style": torch.rand(3, 24, 20, generator=gen)}
+    objective = Objective(terms, {"content": 1.0, "style": 1e3, "sliced": 10.0},
+                          {"content": "content", "style": "style", "sliced": "style"})
+    return objective, pictures
+
+
+def parts_of(problem, spec, steps=9, levels=None):
+    objective, _ = problem
+    return Parts(VGG("vgg19", weights="random"), objective, spec, inits.noise, Colour(),
+                 levels or [Level(24, 0, steps)], Inputs("c", ["s"], [1.0], None, None, False, "simple", 1.0), "cpu", 1,
+                 False, False, False, 0, Watch(progress=False))
 
 
 def stop_after(k: int):
-    """A stop() for optimize: asked before every update, it stops the run once k updates are done."""
+    """A stop() for the loop: asked before every update, it stops the run once k updates are done."""
     asked = iter(range(10**6))
     return lambda: "stopped by test" if next(asked) >= k else None
 
@@ -46,32 +52,36 @@ def stop_after(k: int):
     ids=["lbfgs-short-history", "lbfgs-wolfe", "adam", "lbfgs-tolerance"],
 )
 def test_stopped_and_resumed_equals_uninterrupted(problem, tmp_path, spec, k):
-    model, loss, start = problem
-    whole = optimize(start, model, loss, steps=9, optimizer=spec)
+    _, pictures = problem
+    whole = run(parts_of(problem, spec), pictures=pictures, stop=lambda: None)
 
-    first = optimize(start, model, loss, steps=9, optimizer=spec, stop=stop_after(k))
+    first = run(parts_of(problem, spec), tmp_path, pictures=pictures, stop=stop_after(k))
     assert first.steps_done == k and first.interrupted and first.stopped == f"stopped by test after {k} steps"
-    # through a file, as a real resume: tensors come back from disk, not shared with the first run
-    checkpoint.save(tmp_path / "c.pt", first.image, first.state, {"k": 1})
-    back = checkpoint.load(tmp_path / "c.pt", {"k": 1})
-    assert back.state.step == k
-    rest = optimize(back.image, model, loss, steps=9, optimizer=spec, state=back.state)
+    # through the file, as a real resume: tensors come back from disk, not shared with the first run
+    assert torch.load(tmp_path / checkpoint.FILE, weights_only=True)["step"] == k
+    rest = run(parts_of(problem, spec), tmp_path, pictures=pictures, resume=True, stop=lambda: None)
 
     assert rest.steps_done == whole.steps_done and rest.stopped == whole.stopped
     assert torch.equal(rest.image, whole.image)
     assert torch.equal(rest.final.total, whole.final.total)
 
 
-def test_on_state_reports_every_update_and_a_resumed_run_counts_on(problem):
-    model, loss, start = problem
-    seen = []
-    result = optimize(start, model, loss, steps=3, optimizer=LBFGS(),
-                      on_state=lambda image, s: seen.append((s.step, image.shape)))
-    assert seen == [(1, start.shape), (2, start.shape), (3, start.shape)]
-    more = optimize(result.image, model, loss, steps=5, optimizer=LBFGS(), state=result.state,
-                    on_state=lambda i, s: seen.append(s.step))
-    assert seen[3:] == [4, 5] and more.steps_done == 5
-    assert more.seconds >= result.seconds  # time adds up over the runs
+def test_checkpoints_resume_exactly_at_and_around_a_level_boundary(problem, tmp_path):
+    levels = [Level(16, 0, 3), Level(24, 3, 6)]
+    _, pictures = problem
+    whole = run(parts_of(problem, LBFGS(), levels=levels), pictures=pictures, stop=lambda: None)
+    for k in (2, 3, 4):  # inside the first level, at its end, inside the second
+        folder = tmp_path / f"stop{k}"
+        run(parts_of(problem, LBFGS(), levels=levels), folder, pictures=pictures, stop=stop_after(k))
+        rest = run(parts_of(problem, LBFGS(), levels=levels), folder, pictures=pictures, resume=True, stop=lambda: None)
+        assert rest.steps_done == 6 and torch.equal(rest.image, whole.image), k
+
+
+def test_a_resumed_run_counts_its_time_on(problem, tmp_path):
+    _, pictures = problem
+    first = run(parts_of(problem, LBFGS(), steps=5), tmp_path, pictures=pictures, stop=stop_after(2))
+    more = run(parts_of(problem, LBFGS(), steps=5), tmp_path, pictures=pictures, resume=True, stop=lambda: None)
+    assert first.steps_done == 2 and more.steps_done == 5 and more.seconds >= first.seconds
 
 
 def test_signals_wait_for_the_step_then_go_to_the_handler_that_was_there():
@@ -79,7 +89,7 @@ def test_signals_wait_for_the_step_then_go_to_the_handler_that_was_there():
     previous = signal.signal(signal.SIGUSR2, lambda signum, frame: calls.append(signum))  # as submitit's
     sigint_before = signal.getsignal(signal.SIGINT)  # default_int_handler, or SIG_IGN under nohup / `&`
     try:
-        with checkpoint.StopSignals() as stop:
+        with signals.StopSignals() as stop:
             assert stop.reason() is None
             os.kill(os.getpid(), signal.SIGUSR2)
             assert stop.reason() == "stopped by SIGUSR2" and calls == []  # held back, not handled yet
@@ -103,7 +113,7 @@ def test_cli_stop_and_resume_gives_the_same_bytes_and_curves(tmp_path, content_p
 
     part = tmp_path / "part"
     with monkeypatch.context() as m:
-        m.setattr(checkpoint.StopSignals, "reason", interrupt_after(3))
+        m.setattr(signals.StopSignals, "reason", interrupt_after(3))
         run_job(part, *common)
     assert torch.load(part / checkpoint.FILE, weights_only=True)["step"] == 3
     run_job(part, *common, f"resume={part}")
@@ -135,7 +145,7 @@ def stopped_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("stopped")
     content, style = make_image(folder / "content.png", seed=1), make_image(folder / "style.png", size=(40, 56), seed=2)
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(checkpoint.StopSignals, "reason", interrupt_after(2))
+        m.setattr(signals.StopSignals, "reason", interrupt_after(2))
         run_job(folder / "run", f"content={content}", f"style={style}", *SMOKE, *SHALLOW, "steps=5")
     return folder / "run", content, style
 

@@ -1,5 +1,6 @@
-"""The config: every option of every group composes and builds, typed schemas reject typos and bad values
-at compose time, and the one list of settings that do not change the picture."""
+"""The config: every option of every group composes and builds, the schemas (made from the classes'
+signatures) reject typos and bad values at compose time, the objective is the list of terms, and the one
+list of settings that do not change the picture."""
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -10,13 +11,17 @@ from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, ValidationError
 
 from stylelab import build, config
-from stylelab.extractors.vgg import VGGFeatures
-from stylelab.losses import FeatureReconstruction, GramLoss, Objective, TotalVariation
-from conftest import REPO, SMOKE, compose_cfg
+from stylelab.losses import FeatureReconstruction, GramLoss, Laplacian, Objective, TotalVariation
+from stylelab.models.vgg import VGG, VGGFeatures
+from stylelab.optim import LBFGS
+from conftest import REPO, SMOKE, FirstLevel, compose_cfg
 
 CONFIG_DIR = str(REPO / "configs")
-# groups whose options are whole experiments (tested in test_experiments) or Hydra's own
-NOT_PARTS = ("hydra", "experiment")
+NOT_PARTS = config.NOT_PARTS  # groups whose options are whole experiments (test_experiments) or Hydra's own
+
+
+def objective(cfg):
+    return build.objective(cfg, VGG(str(cfg.model.arch)))
 
 
 def make(*overrides: str):
@@ -44,8 +49,10 @@ def group_options() -> list[tuple[str, str]]:
 
 def test_the_groups_are_the_swappable_parts():
     groups = {group for group, _ in group_options()}
-    assert groups == {"model", "loss", "loss/content", "loss/style", "loss/tv", "init", "optimizer", "colour"}
+    assert groups == {"model", "loss", "loss/content", "loss/style", "loss/tv", "loss/laplacian", "init", "optimizer",
+                      "colour"}
     assert ("loss/style", "sliced_w2") in group_options() and ("optimizer", "adam") in group_options()
+    assert ("model", "vgg16") in group_options() and ("model", "vgg19") in group_options()
 
 
 @pytest.mark.parametrize("group,option", group_options())
@@ -55,13 +62,14 @@ def test_every_option_of_every_group_builds(group, option, tmp_path):
 
     content, style = make_image(tmp_path / "c.png", seed=1), make_image(tmp_path / "s.png", seed=2)
     extra = [f"init.path={content}"] if (group, option) == ("init", "image") else []
-    cfg = compose_cfg(f"{group}={option}", f"content={content}", f"style={style}", *SMOKE, *extra)
-    built = build.build(cfg, progress=False)
-    assert isinstance(built.extractor, VGGFeatures) and isinstance(built.objective, Objective)
-    assert built.first.init.shape == built.first.content.shape == (1, 3, 40, 48)
-    assert callable(built.optimizer) and built.optimizer([built.first.init.clone().requires_grad_(True)])
-    losses = built.objective(built.features(built.first.init), built.first.init)
-    assert set(losses.values) == {"content", "style", "tv"} and losses.total.isfinite()
+    level = FirstLevel(f"{group}={option}", f"content={content}", f"style={style}", *SMOKE, *extra)
+    assert isinstance(level.network, VGGFeatures) and isinstance(level.parts.objective, Objective)
+    assert level.init.shape == level.images.content.shape == (1, 3, 40, 48)
+    assert callable(level.parts.optimizer) and level.parts.optimizer([level.init.clone().requires_grad_(True)])
+    losses = level.losses()
+    assert set(losses.values) == {"content", "style", "tv", "laplacian"} and losses.total.isfinite()
+    if group == "model":
+        assert level.network.arch.name == option
 
 
 def test_defaults_are_the_paper_layers():
@@ -69,13 +77,47 @@ def test_defaults_are_the_paper_layers():
     assert cfg.content == "tubingen" and cfg.style == "starry_night"
     assert list(cfg.loss.content_layers) == ["relu4_2"]
     assert list(cfg.loss.style_layers) == ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
-    assert cfg.model.pooling == "avg" and cfg.init._target_ == "stylelab.inits.noise"
-    goal = build.objective(cfg)
+    assert cfg.model.pooling == "avg" and cfg.model.arch == "vgg19" and cfg.init._target_ == "stylelab.inits.noise"
+    goal = objective(cfg)
     assert isinstance(goal.terms["content"], FeatureReconstruction) and isinstance(goal.terms["style"], GramLoss)
-    assert isinstance(goal.terms["tv"], TotalVariation)
+    assert isinstance(goal.terms["tv"], TotalVariation) and isinstance(goal.terms["laplacian"], Laplacian)
     assert goal.terms["style"].layers == {name: 0.2 for name in cfg.loss.style_layers}
     assert goal.terms["content"].layers == {"relu4_2": 1.0}
-    assert goal.weights == {"content": 1.0, "style": 1.032e9, "tv": 0.0}
+    assert goal.terms["laplacian"].pools == {"p4": 4}
+    assert goal.weights == {"content": 1.0, "style": 1.032e9, "tv": 0.0, "laplacian": 0.0}
+    assert goal.targets == {"content": "content", "style": "style", "tv": "none", "laplacian": "content"}
+
+
+def test_the_objective_is_the_list_of_terms_and_the_knobs_feed_it():
+    """loss.alpha, loss.beta, the layer lists (the paper's knobs) are what the entries of loss.terms refer to;
+    an entry set directly wins, and the build is one loop over the entries."""
+    cfg = compose_cfg("loss.beta=7", "loss.style_layers=[relu1_1,relu3_1]", "loss.style_weights=[3,1]",
+                      "loss.laplacian_weight=2", "loss.terms.laplacian.layers=[p4,p16]")
+    goal = objective(cfg)
+    assert goal.weights == {"content": 1.0, "style": 7.0, "tv": 0.0, "laplacian": 2.0}
+    assert goal.terms["style"].layers == {"relu1_1": 3.0, "relu3_1": 1.0}
+    assert goal.terms["laplacian"].layers == {"p4": 0.5, "p16": 0.5} and goal.layers == ["relu4_2", "relu1_1", "relu3_1"]
+    cfg = compose_cfg("loss.terms.style.weight=5", "loss.terms.content.target=none")
+    goal = objective(cfg)
+    assert goal.weights["style"] == 5.0 and cfg.loss.beta == 1.032e9 and goal.targets["content"] == "none"
+    # a reference is the setting it refers to: fingerprints and HParams name loss.beta once, not the entry again
+    settings = config.settings(compose_cfg())
+    assert "loss.beta" in settings and not [k for k in settings if k.startswith(("loss.terms.style.weight",
+                                                                                   "loss.terms.style.term"))]
+
+
+def test_an_options_schema_is_its_classes_signature():
+    """Each parameter is written once, in the code: the schema takes its default and type from the signature."""
+    cfg = compose_cfg()
+    assert dict(cfg.optimizer) == {"_target_": "stylelab.optim.LBFGS", "lr": 1.0, "history_size": 100,
+                                   "line_search": None, "tolerance_grad": 0.0, "tolerance_change": 0.0}
+    schema = config.schema_of("stylelab.optim.LBFGS")
+    defaults = {f.name: f.default for f in __import__("dataclasses").fields(schema)}
+    import inspect
+
+    for name, parameter in inspect.signature(LBFGS).parameters.items():
+        assert defaults[name] == parameter.default, name
+    assert set(config.choice(__import__("stylelab.models.vgg", fromlist=["Pooling"]).Pooling).__members__) == {"avg", "max"}
 
 
 @pytest.mark.parametrize(
@@ -87,6 +129,8 @@ def test_defaults_are_the_paper_layers():
         ("loss=gatys", lambda c: c.loss.beta == 1.032e9),
         ("loss/style=sliced_w2", lambda c: c.loss.style.projections is None and c.loss.style.seed == 0),
         ("loss/style=w2", lambda c: c.loss.style.eps == 0.0),
+        ("model=vgg16", lambda c: c.model.arch == "vgg16" and c.model.weights == "imagenet"),
+        ("colour=match", lambda c: c.colour.method == "pca" and c.colour.eps == 1e-5),
     ],
 )
 def test_options_carry_their_values(override, check):
@@ -99,9 +143,9 @@ def test_sliced_w2_takes_the_run_seed():
 
 def test_layer_list_override_replaces_the_default():
     cfg = compose_cfg("loss.style_layers=[relu1_1,relu2_1]")
-    assert build.objective(cfg).terms["style"].layers == {"relu1_1": 0.5, "relu2_1": 0.5}
+    assert objective(cfg).terms["style"].layers == {"relu1_1": 0.5, "relu2_1": 0.5}
     cfg = compose_cfg("loss.style_layers=[conv1_1,pool2]", "loss.style_weights=[3,1]")
-    assert build.objective(cfg).terms["style"].layers == {"conv1_1": 3.0, "pool2": 1.0}
+    assert objective(cfg).terms["style"].layers == {"conv1_1": 3.0, "pool2": 1.0}
 
 
 @pytest.mark.parametrize(
@@ -118,6 +162,9 @@ def test_layer_list_override_replaces_the_default():
         (["optimizer.history_size=1.5"], "1.5"),
         (["optimizer.line_search=wolfe"], "wolfe"),
         (["loss/style=gram", "loss.style.eps=1"], "eps"),  # gram takes no options
+        (["colour=match", "colour.method=lab"], "lab"),
+        (["loss.terms.style.target=painting"], "painting"),
+        (["loss.terms.style.wieght=1"], "wieght"),
     ],
 )
 def test_typos_and_bad_types_fail_at_compose(overrides, error):
@@ -136,7 +183,7 @@ def test_inert_settings_are_one_list_that_every_reader_shares():
         assert config.is_inert(key), key
     for key in ("steps", "seed", "loss.beta", "image.size", "optimizer.lr", "loss/style", "model.weights"):
         assert not config.is_inert(key), key
-    from stylelab.cli.sweep import fallback_dirname
+    from stylelab.cli.sweep import fallback_dirname  # a test may look into the command line's code
 
     assert fallback_dirname(["device=cpu", "log.every=3", "loss.beta=5", "loss/style=w2"], 0) == "loss.beta=5,loss-style=w2"
 

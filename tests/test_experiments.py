@@ -9,9 +9,9 @@ import pytest
 from hydra import compose, initialize_config_module
 from PIL import Image
 
-import stylelab.cli as cli
-from stylelab import build
-from stylelab import config
+from stylelab import build, config
+from stylelab.cli import figure as figure_cli
+from stylelab.models.vgg import VGG
 from conftest import make_image, run_cli
 
 EXPERIMENTS = ["fig1_content", "fig1_style", "fig3", "fig4", "fig5", "fig6", "fig7"]
@@ -63,10 +63,11 @@ def test_fig1_content_and_style_reconstructions():
     assert sweep_params("fig1_content") == {"loss.content_layers": [f"[relu{b}_2]" for b in range(1, 6)]}
     cfg = compose_experiment("fig1_content")
     assert cfg.loss.style_layers == [] and cfg.init._target_ == INIT["noise"] and cfg.content == "tubingen"
-    assert build.objective(cfg).terms["style"].layers == {}
+    assert build.objective(cfg, VGG("vgg19")).terms["style"].layers == {} and cfg.loss.beta == 0
     assert sweep_params("fig1_style") == {"loss.style_layers": GROWING}
     cfg = compose_experiment("fig1_style")
     assert cfg.loss.content_layers == [] and cfg.init._target_ == INIT["noise"] and cfg.style == "starry_night"
+    assert cfg.loss.alpha == 0
 
 
 def test_fig3_pairs_each_painting_with_its_ratio():
@@ -153,7 +154,7 @@ def test_experiment_runs_and_figure_has_its_grid(tmp_path, capsys, name, extra, 
     jobs = [p for p in sweep.iterdir() if (p / "final.png").is_file()]
     assert len(jobs) == max(len(rows), 1) * max(len(cols), 1)
 
-    cli.figure_main([str(sweep)])
+    figure_cli.main([str(sweep)])
     assert f"({max(len(rows), 1)} x {max(len(cols), 1)} grid" in capsys.readouterr().out
     with Image.open(sweep / "figure.png") as im:
         text = dict(im.text)
@@ -217,7 +218,7 @@ def test_2017_experiment_runs_and_figure_has_its_grid(tmp_path, capsys, name, ex
                    f"hydra.sweep.dir={sweep}")
     assert proc.returncode == 0, proc.stderr
     assert len([p for p in sweep.iterdir() if (p / "final.png").is_file()]) == len(cols)
-    cli.figure_main([str(sweep)])
+    figure_cli.main([str(sweep)])
     assert f"(1 x {len(cols)} grid" in capsys.readouterr().out
     with Image.open(sweep / "figure.png") as im:
         assert json.loads(dict(im.text)["stylelab:cols"])["labels"] == cols

@@ -1,30 +1,49 @@
-"""The optimisation loop: it descends, runs every step asked for, numbers its steps, stops when told."""
+"""One run, top to bottom (stylelab.loop.run on plain parts): it descends, runs every step asked for, numbers
+its steps across levels, tells its observers, stops when told, and stops at once when the loss diverges."""
+
+import functools
 
 import pytest
 import torch
 
 from stylelab import inits
+from stylelab.build import Inputs, Level, Parts, Watch
+from stylelab.controls.colour import Colour
 from stylelab.errors import StyleLabError
-from stylelab.extractors.vgg import VGGFeatures, features_state_dict, random_state_dict
-from stylelab.loop import optimize
+from stylelab.loop import Diverged, run
 from stylelab.losses import FeatureReconstruction, Objective, SlicedW2Loss
+from stylelab.models.vgg import VGG
+from stylelab.observers import Observer
 from stylelab.optim import LBFGS, Adam
-
-
-@pytest.fixture(scope="module")
-def state():
-    return features_state_dict(random_state_dict(seed=11), "test")
 
 
 def smooth_image(h=32, w=32, seed=0):
     gen = torch.Generator().manual_seed(seed)
     coarse = torch.rand(1, 3, 4, 4, generator=gen)
-    return torch.nn.functional.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=False)
+    return torch.nn.functional.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=False)[0]
 
 
-class Recorder:
+PICTURES = {"content": smooth_image(), "style": smooth_image(seed=1)}
+
+
+def parts(terms, weights, targets, *, optimizer=None, steps=3, levels=None, init=inits.noise, checkpoint_every=0):
+    """The parts of a run on random VGG19 weights (tests only), built by hand as a library user would."""
+    return Parts(VGG("vgg19", weights="random"), Objective(terms, weights, targets), optimizer or LBFGS(), init,
+                 Colour(), levels or [Level(32, 0, steps)], Inputs("content", ["style"], [1.0], None, None, False,
+                                                                   "simple", 1.0),
+                 "cpu", 0, False, False, False, checkpoint_every, Watch(progress=False))
+
+
+def content_only(layer="relu1_1", scale=1.0, **kwargs):
+    return parts({"content": FeatureReconstruction({layer: 1.0})}, {"content": scale}, {"content": "content"}, **kwargs)
+
+
+class Recorder(Observer):
     def __init__(self):
-        self.losses, self.images = [], []
+        self.losses, self.images, self.levels = [], [], []
+
+    def on_level(self, k, level, images, step):
+        self.levels.append((k, step, tuple(images.content.shape[-2:])))
 
     def on_losses(self, step, evaluation):
         self.losses.append((step, evaluation.total.item()))
@@ -32,74 +51,58 @@ class Recorder:
     def on_image(self, step, image):
         self.images.append(step)
 
-
-def content_problem(state, layer="relu1_1", scale=1.0):
-    model = VGGFeatures([layer], state)
-    target = smooth_image()
-    term = FeatureReconstruction({layer: 1.0})
-    with torch.no_grad():
-        term.set_target(model(target))
-    return model, Objective({"content": term}, {"content": scale}), target
+    def on_level_end(self, k, level, step, evaluation, image):
+        self.losses.append((step, evaluation.total.item()))
 
 
-def noise(like, seed=0):
-    return inits.noise(like, like, seed=seed)
+def go(p, **kwargs):
+    rec = Recorder()
+    return run(p, pictures=PICTURES, observers=[rec], stop=lambda: None, **kwargs), rec
 
 
-def test_content_reconstruction_from_noise_approaches_the_image(state):
-    model, loss, target = content_problem(state)
-    start = noise(target, seed=0)
-    result = optimize(start, model, loss, steps=60, optimizer=LBFGS())
-    before = (start - target).abs().mean().item()
-    after = (result.image - target).abs().mean().item()
+def test_content_reconstruction_from_noise_approaches_the_image():
+    result, rec = go(content_only(steps=60))
+    start = inits.noise(PICTURES["content"][None], None, seed=0)
+    before = (start - PICTURES["content"]).abs().mean().item()
+    after = (result.image - PICTURES["content"]).abs().mean().item()
     assert after < 0.2 * before, (before, after)
-    assert result.final.total.item() < 1e-2 * loss(model(start), start).total.item()
+    assert result.final.total.item() < 1e-2 * rec.losses[0][1]
 
 
 @pytest.mark.parametrize("optimizer", [LBFGS(), Adam(lr=0.05)], ids=["lbfgs", "adam"])
-def test_a_step_lowers_the_loss(state, optimizer):
-    model, loss, target = content_problem(state, "relu2_1")
-    start = noise(target, seed=3)
-    result = optimize(start, model, loss, steps=3, optimizer=optimizer)
-    assert result.final.total.item() < loss(model(start), start).total.item()
+def test_a_step_lowers_the_loss(optimizer):
+    result, rec = go(content_only("relu2_1", optimizer=optimizer))
+    assert result.final.total.item() < rec.losses[0][1]
 
 
-def test_lbfgs_runs_every_step_asked_even_with_tiny_losses(state):
+def test_lbfgs_runs_every_step_asked_even_with_tiny_losses():
     # torch's LBFGS defaults (tolerance_grad=1e-7) would stop at once on a loss this small
-    model, loss, target = content_problem(state, scale=1e-12)
-    rec = Recorder()
-    result = optimize(noise(target), model, loss, steps=7, optimizer=LBFGS(), callbacks=[rec])
+    result, rec = go(content_only(scale=1e-12, steps=7))
     assert result.steps_done == 7 and result.stopped is None
     assert result.evaluations == 7  # one loss evaluation per L-BFGS iteration, no line search
     assert [s for s, _ in rec.losses] == list(range(8))  # step 0..7, the last from the final image
-    assert rec.images == list(range(8))
+    assert rec.images == list(range(8)) and rec.levels == [(0, 0, (32, 32))]
 
 
-def test_tolerance_stop_is_reported(state):
-    model, loss, target = content_problem(state, scale=1e-12)
-    spec = LBFGS(tolerance_grad=1.0)
-    result = optimize(noise(target), model, loss, steps=50, optimizer=spec)
+def test_tolerance_stop_is_reported():
+    result, _ = go(content_only(scale=1e-12, steps=50, optimizer=LBFGS(tolerance_grad=1.0)))
     assert result.steps_done == 1
     assert "stopped after 1 steps: largest gradient <= optimizer.tolerance_grad=1.0" == result.stopped
 
 
-def test_strong_wolfe_line_search_evaluates_more(state):
-    model, loss, target = content_problem(state)
-    spec = LBFGS(line_search="strong_wolfe")
-    result = optimize(noise(target), model, loss, steps=3, optimizer=spec)
+def test_strong_wolfe_line_search_evaluates_more():
+    result, _ = go(content_only(optimizer=LBFGS(line_search="strong_wolfe")))
     assert result.steps_done == 3 and result.evaluations > 3
 
 
-def test_interrupt_keeps_the_current_image(state):
-    model, loss, target = content_problem(state)
-
+def test_interrupt_keeps_the_current_image():
     class StopAt3(Recorder):
         def on_image(self, step, image):
             if step == 3:
                 raise KeyboardInterrupt
 
-    result = optimize(noise(target), model, loss, steps=50, optimizer=LBFGS(), callbacks=[StopAt3()])
-    assert result.interrupted and result.steps_done == 3
+    result = run(content_only(steps=50), pictures=PICTURES, observers=[StopAt3()], stop=lambda: None)
+    assert result.interrupted and result.steps_done == 3 and result.state is None  # cut in half: no checkpoint
     assert result.stopped == "interrupted after 3 steps"
 
 
@@ -119,23 +122,44 @@ def test_initial_images(tmp_path):
         inits.from_file(content, style, seed=0, path=None)
 
 
-def test_any_torch_optimizer_plugs_in(state):
+def test_any_torch_optimizer_plugs_in():
     """An optimizer is anything that makes a torch optimizer from the parameters (tolerances optional)."""
-    import functools
-
-    model, loss, target = content_problem(state)
-    start = noise(target, seed=3)
-    result = optimize(start, model, loss, steps=3, optimizer=functools.partial(torch.optim.SGD, lr=1e-3))
-    assert result.steps_done == 3 and result.final.total.item() < loss(model(start), start).total.item()
+    result, rec = go(content_only(optimizer=functools.partial(torch.optim.SGD, lr=1e-3)))
+    assert result.steps_done == 3 and result.final.total.item() < rec.losses[0][1]
 
 
-def test_a_term_is_told_each_step_before_its_evaluations(state):
-    model = VGGFeatures(["relu1_1"], state)
-    target = smooth_image()
+def test_a_term_is_told_each_step_before_its_evaluations():
     term = SlicedW2Loss({"relu1_1": 1.0})
-    term.set_target(model(target).copy())
     seen = []
     original = term.start_step
     term.start_step = lambda step: (seen.append(step), original(step))
-    optimize(noise(target), model, Objective({"style": term}, {"style": 1.0}), steps=3, optimizer=LBFGS())
+    go(parts({"style": term}, {"style": 1.0}, {"style": "style"}))
     assert seen == [0, 1, 2, 3]  # each update's step, then the final image's
+
+
+def test_levels_count_their_steps_on_and_hand_over_at_their_own_size():
+    p = content_only(levels=[Level(16, 0, 3), Level(32, 3, 5)])
+    result, rec = go(p)
+    assert result.steps_done == 5 and result.image.shape == (1, 3, 32, 32)
+    assert rec.levels == [(0, 0, (16, 16)), (1, 3, (32, 32))]
+    # step 3 twice: the coarse level's last image and losses, then the fine level's first, each at its size
+    assert rec.images == [0, 1, 2, 3, 3, 4, 5]
+    assert [s for s, _ in rec.losses] == [0, 1, 2, 3, 3, 4, 5]
+
+
+def test_a_diverging_loss_stops_at_once_and_keeps_the_last_finite_image(tmp_path):
+    """Adam with a learning rate of 1e30: the first update makes the loss infinite; the run stops there with
+    one sentence and keeps the initial image, the last whose loss was finite, and its checkpoint."""
+    p = content_only(steps=20, optimizer=Adam(lr=1e30))
+    with pytest.raises(Diverged) as err:
+        run(p, tmp_path, pictures=PICTURES, stop=lambda: None)
+    message = str(err.value)
+    assert message.startswith("the loss became ") and " at step 1: the optimisation diverged" in message
+    assert "final.png and the checkpoint hold step 0, the last finite image" in message
+    start = inits.noise(PICTURES["content"][None], None, seed=0)
+    assert torch.equal(err.value.result.image, start) and err.value.result.steps_done == 0
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert saved["step"] == 0 and torch.equal(saved["image"], start)
+    from stylelab.io.images import load_image
+
+    assert (load_image(tmp_path / "final.png") - start[0]).abs().max() <= 0.5 / 255 + 1e-6  # not black

@@ -1,33 +1,30 @@
-"""The command-line tools, one module each; the only code that turns argv into a config.
+"""The command-line tools, one module each, and the only code that prints and exits:
 
-    stylelab            stylelab.cli.app        (Hydra)
+    stylelab            stylelab.cli.app        (Hydra: runs, sweeps, resume)
     stylelab-figure     stylelab.cli.figure
     stylelab-summary    stylelab.cli.summary
     stylelab-normalize  stylelab.cli.normalize
 
-Each entry point imports its module when called, so one tool does not load what another needs.
+Everything that knows Hydra's command line, sweeps, job names and error reports is here; nothing outside
+stylelab.cli imports it. `stylelab`'s entry point below takes over the signals first and imports the app
+after, on purpose (not to dodge a cycle): torch and Hydra take seconds to import, and a Ctrl-C or SIGTERM
+in those seconds is then answered too.
 """
+
+from __future__ import annotations
+
+import os
+import sys
+
+from stylelab.signals import STOP
 
 
 def main() -> None:
-    from stylelab.cli.app import main as run
+    """`stylelab`."""
+    STOP.install()
+    # as `python -m` does: a user's own classes named in their configs import from the folder they run in
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    from stylelab.cli import app
 
-    run()
-
-
-def figure_main(argv: list[str] | None = None) -> None:
-    from stylelab.cli.figure import main as run
-
-    run(argv)
-
-
-def normalize_main(argv: list[str] | None = None) -> None:
-    from stylelab.cli.normalize import main as run
-
-    run(argv)
-
-
-def summary_main(argv: list[str] | None = None) -> None:
-    from stylelab.cli.summary import main as run
-
-    run(argv)
+    app.main()

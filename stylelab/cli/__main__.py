@@ -1,5 +1,5 @@
 """`python -m stylelab.cli ...` is the `stylelab` command."""
 
-from stylelab.cli.app import main
+from stylelab.cli import main
 
 main()

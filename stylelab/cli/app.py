@@ -1,9 +1,8 @@
-"""The `stylelab` command: the Hydra app. The work is job.run; around it:
+"""The `stylelab` command: the Hydra app around stylelab.loop.run.
 
 - main() reads the command line first (stylelab.cli.argv): paths as the shell passed them, one-sentence
   errors for typos, and `resume=<sweep folder>` turned into a sweep over the jobs that did not finish.
-- resume=<run folder> alone continues that run with the config it saved (.hydra/config.yaml); the command
-  line may change steps and what does not change the picture, anything else is refused.
+- resume=<run folder> alone continues that run with the config it saved (stylelab.cli.resume).
 - A single run's mistake is one sentence and exit code 2, and leaves no run folder behind. In a sweep, a
   job that fails records why (error.txt and its TensorBoard) and the sweep goes on; the report at its end
   (stylelab.cli.sweep.SweepReport) counts the jobs and exits non-zero if any failed.
@@ -12,27 +11,33 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import sys
 import traceback
-from datetime import datetime
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
-from stylelab import config
+from stylelab import build, config, loop
 from stylelab.cli import argv as command_line
-from stylelab.cli import sweep
-from stylelab.cli.common import EXIT_USER_ERROR, fail, one_line_warnings
+from stylelab.cli import resume, sweep
+from stylelab.cli.common import EXIT_USER_ERROR, fail, setup
+from stylelab.cli.help import groups_help, settings_help
 from stylelab.errors import StyleLabError
 from stylelab.io.atomic import write_atomic
-from stylelab.overrides import compose_with_choices
+from stylelab.loop import Diverged
+from stylelab.observers import TensorBoard
+from stylelab.signals import STOP, exit_code
 from stylelab.sweeps import read
 
-config.register()
+# the resolvers configs/hydra/default.yaml uses: folder names of a sweep's jobs, a resumed run's folder, --help
+OmegaConf.register_new_resolver("stylelab_dirname", sweep.job_dirname, replace=True)
+OmegaConf.register_new_resolver("stylelab_if_resumed", lambda resume, yes, no: yes if resume else no, replace=True)
+OmegaConf.register_new_resolver("stylelab_groups", groups_help, replace=True)
+OmegaConf.register_new_resolver("stylelab_settings", settings_help, replace=True)
 
 
 def _clean_failed_run(run_dir: Path, record: Path) -> None:
@@ -45,49 +50,6 @@ def _clean_failed_run(run_dir: Path, record: Path) -> None:
         shutil.rmtree(record, ignore_errors=True)
 
 
-# ---------------------------------------------------------------- resume=<run folder>
-
-
-def _key(override: str) -> str:
-    return OverridesParser.create().parse_override(override).key_or_group
-
-
-def resumed_config(cfg: DictConfig, choices: dict[str, str], overrides: list[str]) -> tuple[DictConfig, dict, bool]:
-    """The config a resumed run goes on with: the one its folder saved, with this command line's steps and
-    inert settings. Returns (config, choices, whether the run starts over: it has no checkpoint.pt)."""
-    folder = Path(cfg.resume)
-    saved_file = folder / ".hydra" / "config.yaml"
-    if not saved_file.is_file():  # a folder the API wrote: this command line's settings, checked by the checkpoint
-        return cfg, choices, False
-    saved = OmegaConf.merge(OmegaConf.structured(config.StyleLabConfig), OmegaConf.load(saved_file))
-    saved_choices = dict(choices)
-    if (folder / ".hydra" / "hydra.yaml").is_file():
-        runtime = OmegaConf.load(folder / ".hydra" / "hydra.yaml").hydra.runtime
-        saved_choices = {g: o for g, o in (runtime.get("choices") or {}).items() if not str(g).startswith("hydra")}
-    changes = []  # what this command line may change: steps, and what does not change the picture
-    for key in (_key(o) for o in overrides):
-        if key == "steps" or config.is_inert(key):
-            changes.append(key)
-            continue
-        if key in saved_choices or key in choices:
-            old, new = saved_choices.get(key), choices.get(key)
-        else:
-            old, new = OmegaConf.select(saved, key), OmegaConf.select(cfg, key)
-            old, new = config.plain(old), config.plain(new)
-        if old != new:
-            raise StyleLabError(f"cannot resume {folder}: it was made with {key}={old}, and this command line "
-                                f"sets {key}={new}; only steps and settings that do not change the picture "
-                                f"(device, logging, speed switches) may change")
-    with open_dict(saved):
-        for key in changes:
-            if not key.startswith("hydra"):
-                OmegaConf.update(saved, key, OmegaConf.select(cfg, key), merge=False)
-    start_over = not (folder / "checkpoint.pt").is_file()
-    if start_over:
-        saved.resume = None
-    return saved, saved_choices, start_over
-
-
 def _save_resumed(cfg: DictConfig) -> None:
     """Hydra saved the config this command line composed; the run goes on with the one resumed."""
     hydra_cfg = HydraConfig.get()
@@ -96,42 +58,51 @@ def _save_resumed(cfg: DictConfig) -> None:
     write_atomic(folder / "config.yaml", lambda f: f.write(text.encode("utf-8")))
 
 
-# ---------------------------------------------------------------- a job that fails in a sweep
-
-
-def record_failure(run_dir: Path, reason: str, details: str, cfg: DictConfig, choices: dict[str, str],
-                   varying: set[str]) -> None:
+def record_failure(run_dir: Path, reason: str, details: str, cfg: DictConfig, settings: dict, varying: set[str],
+                   tensorboard: bool = True) -> None:
     """error.txt and the run's TensorBoard say why the job failed (HParams lists it with status failure)."""
     text = reason + ("\n\n" + details if details else "") + "\n"
     write_atomic(run_dir / read.ERROR_FILE, lambda f: f.write(text.encode("utf-8")))
-    from stylelab import job
-    from stylelab.callbacks import TensorBoard
+    if tensorboard:
+        tb = TensorBoard(run_dir, steps=0)
+        try:
+            tb.failed(settings, reason, varying)
+        finally:
+            tb.close()
 
+
+def _settings(cfg: DictConfig, choices: dict[str, str]) -> dict:
+    """What HParams shows of a job that failed: its settings, or only its choices if the config cannot resolve."""
+    chosen = {group: option for group, option in choices.items() if option is not None}
     try:
-        hparams = job.hparams(cfg, choices)
-    except Exception:  # a config that cannot even be resolved: the error says why
-        hparams = {group: option for group, option in choices.items() if option is not None}
-    tb = TensorBoard(run_dir / "tb", steps=0)
-    try:
-        tb.failed(hparams, reason, varying)
-    finally:
-        tb.close()
+        return {**chosen, **config.settings(cfg)}
+    except Exception:
+        return chosen
 
 
 def _varying(hydra_cfg) -> set[str]:
     """The settings this job's sweep varies (its HParams columns that differ between runs)."""
+    job = sweep.planned(list(hydra_cfg.overrides.task), hydra_cfg.sweep.dir)
+    return {key.lstrip("+~") for key in job.swept} if job else set()
+
+
+def _end_of_sweep_by_signal(hydra_cfg) -> None:
+    """A signal stops the whole sweep: the report, with the jobs that did not start, and the signal's exit status."""
     jobs = sweep.plan_of(hydra_cfg.sweep.dir)
-    num = hydra_cfg.job.num
-    return {key.lstrip("+~") for key in jobs[num].swept} if jobs and num < len(jobs) else set()
+    if jobs:
+        line, _ = sweep.report_line(Path(hydra_cfg.sweep.dir), jobs)
+        print(line, file=sys.stderr, flush=True)
+    sys.exit(exit_code(STOP.caught))
 
 
 @hydra.main(version_base="1.3", config_path="pkg://stylelab.configs", config_name="config")
 def app(cfg: DictConfig) -> None:
-    from stylelab import checkpoint, job  # torch: only once there is a job to run
-
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
+    STOP.install()  # a sweep's job in a process of its own (joblib, SLURM) takes the signals over there
+    if sweeping and STOP.caught:
+        _end_of_sweep_by_signal(hydra_cfg)  # stopped before this job began: it and the rest do not start
     choices = {group: option for group, option in hydra_cfg.runtime.choices.items() if not group.startswith("hydra")}
     varying = _varying(hydra_cfg) if sweeping else set()
     try:
@@ -142,83 +113,66 @@ def app(cfg: DictConfig) -> None:
                                 f"line, e.g. {missing[0]}=<...>")
         start_over = False
         if cfg.resume:
-            cfg, choices, start_over = resumed_config(cfg, choices, list(hydra_cfg.overrides.task))
+            cfg, choices, start_over = resume.resumed_config(cfg, choices, list(hydra_cfg.overrides.task))
             _save_resumed(cfg)
             if start_over:
-                print(f"stylelab: there is no {checkpoint.FILE} in {run_dir}, so that run starts over there",
-                      flush=True)
-        job.run(cfg, run_dir, choices=choices, start_over=start_over, varying=varying)
+                print(f"stylelab: there is no checkpoint.pt in {run_dir}, so that run starts over there", flush=True)
+        parts = build.build(cfg, choices)
+        result = loop.run(parts, run_dir, resume=bool(cfg.resume) or loop.requeued(run_dir), start_over=start_over,
+                          stop=STOP.reason, varying=varying)
     except KeyboardInterrupt:  # before or after the loop; the loop itself saves and reports
         print("stylelab: interrupted", file=sys.stderr, flush=True)
         sys.exit(130)
+    except Diverged as exc:  # its last finite image and checkpoint are kept
+        print(f"stylelab: error: {exc}", file=sys.stderr, flush=True)
+        if not sweeping:
+            sys.exit(1)
+        record_failure(run_dir, str(exc), "", cfg, {}, varying, tensorboard=False)  # the run logged it there
+        return
     except StyleLabError as exc:
         if not sweeping:
             print(f"stylelab: error: {exc}", file=sys.stderr, flush=True)
             _clean_failed_run(run_dir, run_dir / str(hydra_cfg.output_subdir))
             sys.exit(EXIT_USER_ERROR)
-        record_failure(run_dir, str(exc), "", cfg, choices, varying)
+        record_failure(run_dir, str(exc), "", cfg, _settings(cfg, choices), varying)
         print(f"stylelab: error: job {hydra_cfg.job.num} ({run_dir.name}): {exc}", file=sys.stderr, flush=True)
+        return
     except Exception as exc:  # a crash; in a sweep the other jobs go on
         if not sweeping:
             raise
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        record_failure(run_dir, reason, traceback.format_exc(), cfg, choices, varying)
+        record_failure(run_dir, reason, traceback.format_exc(), cfg, _settings(cfg, choices), varying)
         print(f"stylelab: error: job {hydra_cfg.job.num} ({run_dir.name}) crashed: {reason} (traceback in "
               f"{run_dir / read.ERROR_FILE})", file=sys.stderr, flush=True)
+        return
 
-
-# ---------------------------------------------------------------- resume=<sweep folder>
-
-
-def _resume_sweep(argv: list[str]) -> list[str]:
-    """`resume=<sweep folder>` -> a sweep over that sweep's jobs that did not finish, each in its own folder."""
-    args, where = command_line.split_argv(argv)
-    found = [(i, argv[i]) for i in where if argv[i].startswith("resume=")]
-    if not found:
-        return argv
-    index, override = found[-1]
-    value = OverridesParser.create().parse_override(override).value()
-    folder = Path(str(value)) if value else None
-    jobs = sweep.plan_of(folder) if folder and folder.is_dir() else None
-    if not jobs:
-        return argv  # a run folder (or a mistake the run reports)
-    pending = []
-    for planned in jobs:
-        job_dir = planned.folder
-        if read.ending(job_dir).status == "done":
-            continue
-        if not (job_dir / ".hydra" / "config.yaml").is_file():
-            _write_planned(job_dir, planned)  # never started: its config from the sweep's plan
-        pending.append(job_dir)
-    if not pending:
-        print(f"stylelab: every job of {folder} is done; nothing to resume", flush=True)
-        sys.exit(0)
-    print(f"stylelab: resuming {len(pending)} of the {len(jobs)} jobs of {folder}", flush=True)
-    rest = [a for i, a in enumerate(argv) if i != index and a not in ("-m", "--multirun")]
-    stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-    return ["-m", *rest, "resume=" + ",".join(command_line.quote(str(p)) for p in pending),
-            f"hydra.sweep.dir={command_line.quote(str(folder / '.resumed' / stamp))}"]
-
-
-def _write_planned(job_dir: Path, planned: read.PlannedJob) -> None:
-    """A job that never started gets the .hydra/ record Hydra would have written, from the sweep's plan."""
-    cfg, choices = compose_with_choices(*planned.overrides)
-    record = job_dir / ".hydra"
-    files = {
-        "config.yaml": OmegaConf.to_yaml(cfg),
-        "overrides.yaml": OmegaConf.to_yaml(OmegaConf.create(list(planned.overrides))),
-        "hydra.yaml": OmegaConf.to_yaml(OmegaConf.create(
-            {"hydra": {"job": {"num": planned.num}, "runtime": {"cwd": str(Path.cwd()), "choices": choices}}})),
-    }
-    for name, text in files.items():
-        write_atomic(record / name, lambda f, text=text: f.write(text.encode("utf-8")))
+    status = f" ({result.stopped})" if result.stopped else ""
+    print(f"stylelab: wrote {result.final_path} after {result.steps_done} steps in {result.seconds:.1f} s "
+          f"({result.seconds_per_step:.3f} s/step, device {result.device}){status}", flush=True)
+    if result.checkpoint_path:
+        print(f"stylelab: saved {result.checkpoint_path}; continue with resume={run_dir}", flush=True)
+    if STOP.caught is not None and (sweeping or STOP.caught != signal.SIGINT):  # a single run's Ctrl-C: exit 0
+        STOP.pass_on()  # under submitit (SLURM), its handler requeues the job and exits
+        if sweeping:
+            _end_of_sweep_by_signal(hydra_cfg)
+        sys.exit(exit_code(STOP.caught))
 
 
 def main() -> None:
-    one_line_warnings("stylelab")
+    """`stylelab`: the command line checked, then Hydra's app (stylelab.cli.main takes the signals over first)."""
+    setup("stylelab")
     try:
-        argv = command_line.prepare(sys.argv[1:])
-        argv = _resume_sweep(argv)
+        line = command_line.prepare(sys.argv[1:])
+        argv = line.argv
+        found = resume.resume_value(line) if line.runs else None
+        if found and found[1] is not None:
+            resumed = resume.sweep_resumed(line, found[1], found[0])
+            if resumed is not None:
+                argv, pending, total = resumed
+                if not argv:
+                    print(f"stylelab: every job of {found[1]} is done; nothing to resume", flush=True)
+                    sys.exit(0)
+                print(f"stylelab: resuming {pending} of the {total} jobs of {found[1]}", flush=True)
     except StyleLabError as exc:
         fail("stylelab", str(exc))
     sys.argv = [sys.argv[0], *argv]

@@ -1,7 +1,9 @@
-"""What the stylelab-* commands share: a user mistake is one sentence and exit code 2, warnings one line."""
+"""What the stylelab-* commands share: a user mistake is one sentence and exit code 2, warnings and notes
+one line each."""
 
 from __future__ import annotations
 
+import logging
 import sys
 import warnings
 from typing import Callable
@@ -11,20 +13,28 @@ from stylelab.errors import StyleLabError
 EXIT_USER_ERROR = 2
 
 
-def one_line_warnings(prog: str) -> None:
-    """Library warnings (random weights, ...) print as one sentence, without Python's source line."""
+def setup(prog: str) -> None:
+    """Library warnings (random weights, ...) as one sentence without Python's source line, and the library's
+    notes (the `stylelab` logger: resuming, a level that ended early) as `prog: ...` lines on stdout."""
     warnings.simplefilter("default")
     warnings.formatwarning = lambda msg, cat, *args, **kwargs: f"{prog}: warning: {msg}\n"
+    logger = logging.getLogger("stylelab")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter(f"{prog}: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False  # Hydra's job log has its own format; these lines are for the user
 
 
-def fail(prog: str, message: str) -> None:
+def fail(prog: str, message: str, code: int = EXIT_USER_ERROR) -> None:
     print(f"{prog}: error: {message}", file=sys.stderr, flush=True)
-    sys.exit(EXIT_USER_ERROR)
+    sys.exit(code)
 
 
 def tool(prog: str, work: Callable[[], object]) -> None:
     """Run a stylelab-* command: one-line warnings, and a user mistake as one sentence with exit code 2."""
-    one_line_warnings(prog)
+    setup(prog)
     try:
         work()
     except StyleLabError as exc:

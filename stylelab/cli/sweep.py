@@ -1,10 +1,11 @@
-"""A sweep as Hydra runs it: its jobs planned from multirun.yaml, their folder names, and the report at its end.
+"""A sweep as Hydra runs it: its jobs from multirun.yaml, their folder names, and the report at its end.
 
-Hydra's basic sweeper runs the product of every swept key's values, `hydra.sweeper.params` first, then the
-command line, in order; `plan` reproduces that list from the multirun.yaml Hydra writes before the first
-job starts, so the folder of a job, the summary of a sweep and a resumed sweep all know every job, also
-those that failed or never started. A job's folder is named after the keys that vary across the sweep,
-with their values as the user typed them: `loss.beta=1e3,loss.style_layers=[relu1_1]`.
+A sweep of Hydra's basic sweeper is every combination of the swept keys' values (`hydra.sweeper.params` and
+the command line). `plan` lists those combinations from the multirun.yaml Hydra writes before the first
+job starts, so the summary of a sweep, a resumed sweep and the report at its end know every job, also
+those that failed or never started. Nothing here depends on the order in which the launcher runs them: a
+job finds its own entry by its overrides. A job's folder is named after the keys that vary across the
+sweep, with their values as the user typed them: `loss.beta=1e3,loss.style_layers=[relu1_1]`.
 """
 
 from __future__ import annotations
@@ -146,6 +147,12 @@ def resumed_folder(overrides: list[str]) -> Path | None:
     return None
 
 
+def planned(overrides: list[str], sweep_dir: str | Path) -> PlannedJob | None:
+    """The sweep's entry for the job with these overrides (as Hydra records them), if the plan has it."""
+    wanted = sorted(str(o) for o in overrides)
+    return next((job for job in plan_of(sweep_dir) or [] if sorted(job.overrides) == wanted), None)
+
+
 def job_dirname(task_overrides, num: int, sweep_dir: str) -> str:
     """hydra.sweep.subdir: the folder of job `num`, named after the keys the sweep varies.
 
@@ -155,10 +162,8 @@ def job_dirname(task_overrides, num: int, sweep_dir: str) -> str:
     resumed = resumed_folder(overrides)
     if resumed:
         return str(resumed)
-    jobs = plan_of(sweep_dir)
-    if jobs and num < len(jobs) and jobs[num].overrides == overrides:
-        return jobs[num].name
-    return fallback_dirname(overrides, num)
+    job = planned(overrides, sweep_dir)
+    return job.name if job else fallback_dirname(overrides, num)
 
 
 def fallback_dirname(overrides, num: int) -> str:

@@ -18,6 +18,8 @@ the content and style images it sees) and finish() (after it: the picture that i
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 
 from stylelab.errors import StyleLabError
@@ -26,7 +28,8 @@ RGB_TO_YIQ = torch.tensor(
     [[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]], dtype=torch.float64
 )
 YIQ_TO_RGB = torch.linalg.inv(RGB_TO_YIQ)
-METHODS = ("pca", "chol", "sym")
+Method = Literal["pca", "chol", "sym"]  # colour.method of colour=match
+METHODS: tuple[str, ...] = get_args(Method)
 
 
 def _apply(matrix: torch.Tensor, img: torch.Tensor) -> torch.Tensor:
@@ -80,7 +83,7 @@ def _symmetric_power(matrix: torch.Tensor, power: float) -> torch.Tensor:
     return (vectors * eigenvalues.clamp_min(0).pow(power)) @ vectors.T
 
 
-def match_colours(style: torch.Tensor, content: torch.Tensor, method: str = "pca", eps: float = 1e-5) -> torch.Tensor:
+def match_colours(style: torch.Tensor, content: torch.Tensor, method: Method = "pca", eps: float = 1e-5) -> torch.Tensor:
     """The style (3, H, W) recoloured so its pixels have the content's mean and covariance:
     x' = A (x - mu_S) + mu_C, eps I added to both covariances, clipped to [0, 1]. A is
         pca   Sigma_C^1/2 Sigma_S^-1/2                                  (symmetric square roots)
@@ -134,7 +137,7 @@ class Luminance(Colour):
 class Match(Colour):
     """colour=match: every style recoloured to the content's pixel mean and covariance before anything else."""
 
-    def __init__(self, method: str = "pca", eps: float = 1e-5):
+    def __init__(self, method: Method = "pca", eps: float = 1e-5):
         if method not in METHODS:
             raise StyleLabError(f"colour.method must be one of {', '.join(METHODS)}, not {method!r}")
         if not eps >= 0:

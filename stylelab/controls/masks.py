@@ -1,6 +1,7 @@
 """Spatial control (Gatys et al. 2017, sec. 4): masks that tie regions of the image to styles.
 
-A mask is (1, 1, H, W) in [0, 1]: 1 inside its region. It reaches each layer by one of three rules:
+A mask is (1, 1, H, W) in [0, 1]: 1 inside its region. It reaches each layer by one of three rules, which
+the model applies along its receptive fields (VGG.propagate_guide):
     simple   resized to the layer's grid (area average)
     inside   the units whose receptive field lies inside the region (eroded by each conv and pool)
     all      the units whose receptive field touches the region (dilated by each conv and pool)
@@ -10,14 +11,16 @@ and is then normalised so that mean(T^2) = 1 over the layer's positions: a mask 
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 import torch.nn.functional as F
 
 from stylelab.errors import StyleLabError
-from stylelab.extractors.vgg import spatial_path
 from stylelab.io import images, samples
 
-PROPAGATIONS = ("simple", "inside", "all")
+Propagation = Literal["simple", "inside", "all"]  # mask.propagation
+PROPAGATIONS: tuple[str, ...] = get_args(Propagation)
 
 
 def read_mask(spec: str, *, soft: bool = False) -> torch.Tensor:
@@ -40,25 +43,6 @@ def resize_mask(mask: torch.Tensor, hw: tuple[int, int], *, soft: bool = False) 
     return resized.clamp(0, 1) if soft else (resized >= 0.5).to(mask.dtype)
 
 
-def propagate(mask: torch.Tensor, layer: str, how: str = "simple") -> torch.Tensor:
-    """The mask (1, 1, H, W) on `layer`'s grid, by `how` (simple | inside | all)."""
-    if how not in PROPAGATIONS:
-        raise StyleLabError(f"mask.propagation must be one of {', '.join(PROPAGATIONS)}, not {how!r}")
-    path = spatial_path(layer)
-    if how == "simple":
-        h, w = mask.shape[-2:]
-        for op in path:
-            if op == "pool":
-                h, w = h // 2, w // 2
-        return F.adaptive_avg_pool2d(mask, (h, w)) if (h, w) != tuple(mask.shape[-2:]) else mask
-    sign = 1.0 if how == "all" else -1.0  # erosion is a max-pool of the negated mask
-    x = sign * mask
-    for op in path:
-        # padding is -inf for max_pool2d: positions outside the image neither grow nor shrink a region
-        x = F.max_pool2d(x, 3, stride=1, padding=1) if op == "conv" else F.max_pool2d(x, 2, stride=2)
-    return sign * x
-
-
 def normalise(mask: torch.Tensor) -> torch.Tensor | None:
     """T / sqrt(mean(T^2)), so a full mask is exactly 1; None for a region with no position at this layer."""
     energy = mask.pow(2).mean()
@@ -69,6 +53,8 @@ def normalise(mask: torch.Tensor) -> torch.Tensor | None:
     return mask / energy.sqrt()
 
 
-def guides(mask: torch.Tensor, layers, how: str = "simple") -> dict[str, torch.Tensor | None]:
-    """The normalised mask on each layer's grid: {layer: (1, 1, h, w) or None}."""
-    return {layer: normalise(propagate(mask, layer, how)) for layer in layers}
+def guides(mask: torch.Tensor, layers, model, how: str = "simple") -> dict[str, torch.Tensor | None]:
+    """The normalised mask on each layer's grid, as `model` propagates it: {layer: (1, 1, h, w) or None}."""
+    if how not in PROPAGATIONS:
+        raise StyleLabError(f"mask.propagation must be one of {', '.join(PROPAGATIONS)}, not {how!r}")
+    return {layer: normalise(model.propagate_guide(mask, layer, how)) for layer in layers}

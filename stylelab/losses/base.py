@@ -2,13 +2,15 @@
 
 A term reads the responses of some layers, by name, and scores them per layer against targets it keeps:
 
-    term.layers               {layer: w_l}: which responses it reads, and how they are weighted
+    term.layers               {layer: w_l}: the values it returns, and how they are weighted
+    term.reads                the network layers it reads (by default the keys of layers but "image")
     term.set_target(f)        f = {layer: (1, N, H, W)}: the responses of its target image (content, style)
     term(f)                   -> {layer: value}, unweighted (L_content,l for content, E_l for style)
     term.start_step(s)        called before the evaluations of step s (terms that draw random numbers)
 
-"image" is a pseudo-layer: the image itself, (B, 3, H, W); total variation reads it.
-The Objective holds named terms and their weights, and one evaluation gives
+"image" is a pseudo-layer: the image itself, (B, 3, H, W); total variation and the Laplacian term read it.
+The Objective holds named terms, their weights and what each compares against (its target: the content,
+the style, or nothing), and one evaluation gives
     value_t = sum_l w_l term_t(f)[l],   total = sum_t weight_t * value_t
 TensorBoard tags, HParams, the progress bar and the summaries are made from these names, so a new term
 needs no edit anywhere else.
@@ -18,11 +20,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import torch
 import torch.nn as nn
 
+from stylelab.errors import StyleLabError
+
 IMAGE = "image"  # the pseudo-layer that holds the image itself
+Target = Literal["content", "style", "none"]  # what a term compares against
+TARGETS: tuple[str, ...] = get_args(Target)
 
 
 class Term(nn.Module):
@@ -31,6 +38,16 @@ class Term(nn.Module):
     def __init__(self, layers: Mapping[str, float]):
         super().__init__()
         self.layers: dict[str, float] = {name: float(w) for name, w in layers.items()}
+
+    @property
+    def reads(self) -> list[str]:
+        """The network layers whose responses forward() needs (the pseudo-layer "image" is always there)."""
+        return [name for name in self.layers if name != IMAGE]
+
+    @property
+    def min_side(self) -> int:
+        """The smallest image side (pixels) this term can score; the network's own limit comes on top."""
+        return 1
 
     def set_target(self, features: dict[str, torch.Tensor]) -> None:
         """Keep what forward compares against, from the target image's responses (default: nothing)."""
@@ -73,20 +90,28 @@ class Evaluation:
 
 class Objective(nn.Module):
     """sum_t weight_t * term_t. A term whose weight is 0 is still evaluated, for the logs, but without
-    gradient and outside the total."""
+    gradient and outside the total.
 
-    def __init__(self, terms: Mapping[str, Term], weights: Mapping[str, float]):
+    targets: per term what it compares against (content | style | none, default none): the level that
+    prepares the images sets each term's target from those images' responses.
+    """
+
+    def __init__(self, terms: Mapping[str, Term], weights: Mapping[str, float],
+                 targets: Mapping[str, str] | None = None):
         super().__init__()
         if set(terms) != set(weights):
             raise ValueError(f"terms {sorted(terms)} and weights {sorted(weights)} must name the same terms")
         self.terms = nn.ModuleDict(dict(terms))
         self.weights = {name: float(weights[name]) for name in terms}
+        self.targets = {name: str((targets or {}).get(name, "none")) for name in terms}
+        for name, target in self.targets.items():
+            if target not in TARGETS:
+                raise StyleLabError(f"the target of loss term {name} must be one of {', '.join(TARGETS)}, not {target!r}")
 
     @property
     def layers(self) -> list[str]:
-        """The network layers the terms read, in order of first mention (the pseudo-layer "image" left out)."""
-        names = (name for term in self.terms.values() for name in term.layers)
-        return [name for name in dict.fromkeys(names) if name != IMAGE]
+        """The network layers the terms read, in order of first mention."""
+        return list(dict.fromkeys(name for term in self.terms.values() for name in term.reads))
 
     def start_step(self, step: int) -> None:
         for term in self.terms.values():

@@ -15,6 +15,7 @@ import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 import torch
 import torchvision.transforms.functional as TF
@@ -27,7 +28,8 @@ from stylelab.io import images, samples
 from stylelab.io.atomic import write_atomic
 from stylelab.sweeps.read import Job, load_sweep, swept_keys
 
-CORNERS = ("bottom_left", "bottom_right", "top_left", "top_right")
+Corner = Literal["bottom_left", "bottom_right", "top_left", "top_right"]  # figure.inset, --inset
+CORNERS: tuple[str, ...] = get_args(Corner)
 _EMPTY_CELL = (225, 225, 225)  # a job that has no final.png (yet)
 _RATIO_KEYS = ("loss.alpha", "loss.beta")  # labelled with the paper's alpha/beta
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from stylelab.errors import StyleLabError
+from stylelab.io.atomic import write_atomic
 
 # A job that failed writes why into this file of its folder: the reason on the first line (a traceback
 # below it for an unexpected error). A later successful run of the job removes it.
@@ -77,6 +78,22 @@ def _job(folder: Path) -> Job:
         final=final if final.is_file() else None,
         cwd=Path(cwd) if cwd else None,
     )
+
+
+def write_record(folder: Path, config_text: str, overrides: list[str], choices: dict[str, str], num: int = 0) -> None:
+    """The .hydra/ record Hydra writes into a job's folder (config, overrides, job number, working directory,
+    the options chosen), for a run that Hydra did not start: the Python API's, or a sweep's job that never
+    started and is resumed."""
+    record = Path(folder) / ".hydra"
+    files = {
+        "config.yaml": config_text,
+        "overrides.yaml": yaml.safe_dump(list(overrides), allow_unicode=True),
+        "hydra.yaml": yaml.safe_dump({"hydra": {"job": {"num": num}, "runtime": {"cwd": str(Path.cwd()),
+                                                                                  "choices": dict(choices)}}},
+                                     allow_unicode=True),
+    }
+    for name, text in files.items():
+        write_atomic(record / name, lambda f, text=text: f.write(text.encode("utf-8")))
 
 
 @dataclass

@@ -28,8 +28,8 @@ def run_cli_tool(tool, *args):
     import subprocess
     import sys
 
-    code = {"stylelab-summary": "summary_main", "stylelab-figure": "figure_main"}[tool]
-    return subprocess.run([sys.executable, "-c", f"import sys; from stylelab.cli import {code}; {code}(sys.argv[1:])",
+    module = {"stylelab-summary": "summary", "stylelab-figure": "figure"}[tool]
+    return subprocess.run([sys.executable, "-c", f"import sys; from stylelab.cli.{module} import main; main(sys.argv[1:])",
                            *args], capture_output=True, text=True)
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from stylelab import checkpoint
+from stylelab import checkpoint, signals
 from stylelab.controls.colour import luminance, rgb_to_yiq
 from stylelab.errors import StyleLabError
 from stylelab.io.images import load_image, resize_longest
@@ -87,43 +87,55 @@ def test_coarse_to_fine_steps_run_on_and_each_level_ends_in_tensorboard(tmp_path
     run_job(tmp_path / "run", f"content={content}", f"style={s1}", *SMOKE, *SHALLOW, "schedule.sizes=[32,48,64]",
             "schedule.steps=[3,2,4]", "log.every=1", "log.image_every=100")
     acc = events(tmp_path / "run" / "tb")
-    assert steps_of(acc, "loss/total") == list(range(10))  # 0..9, each step once, across the levels
-    assert steps_of(acc, "image/generated", "Images") == [0, 3, 5, 9]  # the start, each level's last image
+    # steps run on across the levels; where one hands over to the next, both are logged, each at its own size:
+    # the coarse level's last losses and image, then the fine level's first
+    assert steps_of(acc, "loss/total") == [0, 1, 2, 3, 3, 4, 5, 5, 6, 7, 8, 9]
+    assert steps_of(acc, "image/generated", "Images") == [0, 3, 3, 5, 5, 9]
+    sizes = [tuple(Image.open(__import__("io").BytesIO(e.encoded_image_string)).size)
+             for e in acc.Images("image/generated")]
+    assert sizes == [(32, 27), (32, 27), (48, 40), (48, 40), (64, 53), (64, 53)]
+    assert [(e.step, e.value) for e in acc.Scalars("level/size")] == [(0, 32), (3, 48), (5, 64)]
+    assert steps_of(acc, "image/content", "Images") == [0, 3, 5]  # the content at every level's size
+    content_at = [e.value for e in acc.Scalars("loss/content")]
+    assert content_at[4] > content_at[3]  # the fine level's content loss sums over more positions
     with Image.open(tmp_path / "run" / "final.png") as im:
         assert im.size == (64, 53)  # the last level's size
 
 
-def test_a_level_that_converges_early_hands_on_to_the_next(tmp_path, images3, capsys):
+def test_a_level_that_converges_early_hands_on_to_the_next(tmp_path, images3, caplog):
     content, s1, _ = images3
     # any change is below this tolerance: each level stops after its second update
-    run_job(tmp_path / "run", f"content={content}", f"style={s1}", *SMOKE, *SHALLOW, "schedule.sizes=[32,48]",
-            "schedule.steps=[5,4]", "log.every=1", "log.image_every=100", "optimizer.tolerance_change=1e30")
-    out = capsys.readouterr().out
-    assert "level 1 (32 px) stopped after 2 steps: loss changed by less than" in out
-    assert "level 2 starts at step 5" in out
+    with caplog.at_level("INFO", logger="stylelab"):
+        run_job(tmp_path / "run", f"content={content}", f"style={s1}", *SMOKE, *SHALLOW, "schedule.sizes=[32,48]",
+                "schedule.steps=[5,4]", "log.every=1", "log.image_every=100", "optimizer.tolerance_change=1e30")
+    assert "level 1 (32 px) stopped after 2 steps: loss changed by less than" in caplog.text
+    assert "level 2 starts at step 5" in caplog.text
     acc = events(tmp_path / "run" / "tb")
     assert steps_of(acc, "loss/total") == [0, 1, 2, 5, 6, 7]
-    assert steps_of(acc, "image/generated", "Images") == [0, 5, 7]  # level 1's result shown at its last step
+    assert steps_of(acc, "image/generated", "Images") == [0, 2, 5, 7]  # level 1's result at the step it ended
     with Image.open(tmp_path / "run" / "final.png") as im:
         assert im.size == (48, 40)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stop_at", [2, 3, 5], ids=["inside-level-1", "at-the-end-of-level-1", "inside-level-2"])
-def test_resume_across_levels_gives_the_same_bytes(tmp_path, images3, monkeypatch, stop_at):
+@pytest.mark.parametrize("asks,stop_at", [(2, 2), (3, 3), (6, 5)],
+                         ids=["inside-level-1", "at-the-end-of-level-1", "inside-level-2"])
+def test_resume_across_levels_gives_the_same_bytes(tmp_path, images3, monkeypatch, asks, stop_at):
+    """A signal is answered before every update and between two levels (asks: the answers until it comes)."""
     content, s1, _ = images3
     common = [f"content={content}", f"style={s1}", *SMOKE, *SHALLOW, "schedule.sizes=[32,48]",
               "schedule.steps=[3,4]", "log.every=1", "loss/style=sliced_w2"]
     run_job(tmp_path / "whole", *common)
     part = tmp_path / "part"
     with monkeypatch.context() as m:
-        m.setattr(checkpoint.StopSignals, "reason", interrupt_after(stop_at))
+        m.setattr(signals.StopSignals, "reason", interrupt_after(asks))
         run_job(part, *common)
-    assert torch.load(part / checkpoint.FILE, weights_only=True)["step"] == stop_at
+    saved = torch.load(part / checkpoint.FILE, weights_only=True)
+    assert saved["step"] == stop_at and saved["level"] == (0 if stop_at <= 3 else 1)
     run_job(part, *common, f"resume={part}")
     assert final(part) == final(tmp_path / "whole")
     a, b = events(tmp_path / "whole" / "tb"), events(part / "tb")
-    assert steps_of(b, "loss/total") == steps_of(a, "loss/total") == list(range(8))
+    assert steps_of(b, "loss/total") == steps_of(a, "loss/total") == [0, 1, 2, 3, 3, 4, 5, 6, 7]
     assert [e.value for e in b.Scalars("loss/total")] == [e.value for e in a.Scalars("loss/total")]
     assert steps_of(b, "image/generated", "Images") == steps_of(a, "image/generated", "Images")
 

@@ -1,11 +1,18 @@
-"""Masks: reading, the three propagations through VGG19's grid, normalisation."""
+"""Masks: reading, the three propagations through the network's grid (the model's), normalisation."""
 
 import pytest
 import torch
 from PIL import Image
 
-from stylelab.controls.masks import guides, normalise, propagate, read_mask, resize_mask
+from stylelab.controls.masks import guides, normalise, read_mask, resize_mask
 from stylelab.errors import StyleLabError
+from stylelab.models.vgg import VGG
+
+VGG19 = VGG("vgg19")
+
+
+def propagate(mask, layer, how="simple"):
+    return VGG19.propagate_guide(mask, layer, how)
 
 
 def columns(width: int, inside: range, height: int = 6) -> torch.Tensor:
@@ -38,8 +45,10 @@ def test_normalised_so_a_full_mask_is_exactly_one():
     torch.testing.assert_close(normalise(half).pow(2).mean(), torch.tensor(1.0))
     assert normalise(half)[0, 0, 0].tolist() == pytest.approx([2**0.5, 2**0.5, 0, 0])
     assert normalise(torch.zeros(1, 1, 2, 2)) is None
-    assert guides(columns(8, range(0, 1)), ["relu1_1", "pool1"], "inside") == {
+    assert guides(columns(8, range(0, 1)), ["relu1_1", "pool1"], VGG19, "inside") == {
         "relu1_1": None, "pool1": None}  # one column erodes away
+    with pytest.raises(StyleLabError, match="mask.propagation must be one of simple, inside, all, not 'outside'"):
+        guides(columns(8, range(0, 1)), ["relu1_1"], VGG19, "outside")
 
 
 def test_masks_are_read_like_any_image(tmp_path):

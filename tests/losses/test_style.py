@@ -6,9 +6,10 @@ import pytest
 import scipy.linalg
 import torch
 
-from stylelab.extractors.vgg import VGGFeatures, features_state_dict, random_state_dict
+from stylelab.models.vgg import VGGFeatures
+from stylelab.models.weights import features_state_dict, random_state_dict
 from stylelab.losses import GramLoss, MeanStdLoss, SlicedW2Loss, W2Loss, gram, style_layer_loss
-from stylelab.losses.style import argsort_rows, directions, resample_sorted, sort_rows
+from stylelab.losses.sliced import argsort_rows, directions, resample_sorted, sort_rows
 
 LOSSES = {"gram": GramLoss, "mean_std": MeanStdLoss, "w2": W2Loss, "sliced_w2": SlicedW2Loss}
 

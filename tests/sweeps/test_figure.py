@@ -8,7 +8,7 @@ import yaml
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-import stylelab.cli as cli
+from stylelab.cli import figure as figure_cli
 from stylelab.sweeps import figure as figures
 from stylelab.sweeps.read import Job, load_sweep, swept_keys
 from stylelab.errors import StyleLabError
@@ -161,7 +161,7 @@ def test_inset_goes_into_the_asked_corner():
 
 
 def test_figure_command_writes_labelled_png_and_tensorboard(fig4_sweep, capsys):
-    cli.figure_main([str(fig4_sweep)])  # the layout comes from the jobs' figure config
+    figure_cli.main([str(fig4_sweep)])  # the layout comes from the jobs' figure config
     out = capsys.readouterr().out
     assert "(5 x 4 grid; 20 of 20 jobs finished" in out
     with Image.open(fig4_sweep / "figure.png") as im:
@@ -184,7 +184,7 @@ def test_figure_command_writes_labelled_png_and_tensorboard(fig4_sweep, capsys):
 def test_figure_flags_override_the_config_and_the_inset_shows_the_style(fig4_sweep, tmp_path):
     Image.new("RGB", (40, 40), (255, 0, 0)).save(fig4_sweep / "s.png")  # relative to the jobs' cwd
     out = tmp_path / "elsewhere" / "fig.png"
-    cli.figure_main([str(fig4_sweep), "--rows", "loss.beta", "--cols", "loss.style_layers", "--inset",
+    figure_cli.main([str(fig4_sweep), "--rows", "loss.beta", "--cols", "loss.style_layers", "--inset",
                      "bottom_left", "--title", "transposed", "--out", str(out)])
     with Image.open(out) as im:
         picture, text = im.convert("RGB"), dict(im.text)
@@ -199,7 +199,7 @@ def test_unfinished_jobs_leave_empty_cells(tmp_path, capsys):
     sweep = tmp_path / "sweep"
     for i, beta in enumerate(["1.0", "2.0", "3.0"]):
         make_job(sweep, i, {"loss.beta": beta}, final_colour=(9, 9, 9) if i != 1 else None)
-    cli.figure_main([str(sweep)])
+    figure_cli.main([str(sweep)])
     assert "(1 x 3 grid; 2 of 3 jobs finished" in capsys.readouterr().out
     with Image.open(sweep / "figure.png") as im:
         boxes_of(im.convert("RGB"), figures._EMPTY_CELL)
@@ -223,7 +223,7 @@ def test_figure_command_errors_are_one_sentence(tmp_path, capsys, setup, args, m
         for i, (a, b, c) in enumerate([(1, 1, 1), (1, 1, 2), (2, 2, 2)]):
             make_job(sweep, i, {"a": a, "b": b, "c": c}, final_colour=(i, i, i))
     with pytest.raises(SystemExit) as exit_info:
-        cli.figure_main([str(sweep), *args])
+        figure_cli.main([str(sweep), *args])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert message in err and err.startswith("stylelab-figure: error: ") and err.count("\n") == 1

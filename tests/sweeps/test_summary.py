@@ -7,8 +7,8 @@ import pytest
 import yaml
 from PIL import Image
 
-import stylelab.cli as cli
-from stylelab import checkpoint
+from stylelab.cli import summary as summary_cli
+from stylelab import signals
 from stylelab.sweeps import summary
 from conftest import SHALLOW, SMOKE, interrupt_after, run_job
 
@@ -38,7 +38,7 @@ def sweep(tmp_path_factory):
         args = [f"content={content}", f"style={style}", *SMOKE, *SHALLOW, *overrides]
         if num == 2:
             with pytest.MonkeyPatch.context() as m:
-                m.setattr(checkpoint.StopSignals, "reason", interrupt_after(1))
+                m.setattr(signals.StopSignals, "reason", interrupt_after(1))
                 run_job(job, *args)
         elif num < 3:
             run_job(job, *args)
@@ -64,8 +64,9 @@ def test_table_has_overrides_status_steps_time_and_losses(sweep, tmp_path):
     md = written["markdown"].read_text().splitlines()
     assert md[0] == f"# Sweep {sweep.name}"
     assert md[2] == "All jobs: `steps=2`"  # what all jobs share is said once
-    assert md[4] == "| job | loss.alpha | loss.beta | status | steps done | wall time (s) | final total | final content | final style | final tv |"
-    assert md[5].count("|") == 11 and md[8].startswith("| 2 | 2 | 100 | stopped at 1 | 1 |")
+    assert md[4] == ("| job | loss.alpha | loss.beta | status | steps done | wall time (s) | final total | final content "
+                     "| final style | final tv | final laplacian |")  # every term of the objective, in its order
+    assert md[5].count("|") == 12 and md[8].startswith("| 2 | 2 | 100 | stopped at 1 | 1 |")
 
 
 def test_contact_sheet_is_a_labelled_matrix_with_an_empty_cell(sweep, tmp_path):
@@ -89,11 +90,11 @@ def test_more_than_two_swept_keys_give_one_row_per_job(sweep, tmp_path):
 
 
 def test_command_line_and_its_errors(sweep, tmp_path, capsys):
-    cli.summary_main([str(sweep), "--out", str(tmp_path)])
+    summary_cli.main([str(sweep), "--out", str(tmp_path)])
     assert capsys.readouterr().out.splitlines()[0] == f"stylelab-summary: wrote {tmp_path / 'summary.csv'} (csv)"
     assert {p.name for p in tmp_path.iterdir()} == {"summary.csv", "summary.md", "contact_sheet.png"}
     with pytest.raises(SystemExit) as exit_:
-        cli.summary_main([str(tmp_path / "nope")])
+        summary_cli.main([str(tmp_path / "nope")])
     assert exit_.value.code == 2
     assert capsys.readouterr().err.strip() == (
         f"stylelab-summary: error: '{tmp_path / 'nope'}' is not a folder; give the sweep folder that `stylelab -m` printed"

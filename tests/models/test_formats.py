@@ -7,15 +7,22 @@ import numpy as np
 import pytest
 import torch
 
-from stylelab.extractors import weights as formats
 from stylelab.errors import StyleLabError
-from stylelab.extractors.weights import CAFFE, IMAGENET_MEAN, IMAGENET_STD, TORCHVISION
-from stylelab.extractors.vgg import LAYER_NAMES, LAYERS, build_extractor, load_weights, random_state_dict
+from stylelab.models.arch import ARCHS, layer_table
+from stylelab.models.vgg import build_extractor
+from stylelab.models.weights import load_weights as load_weights_of
+from stylelab.models.weights import random_state_dict
+from stylelab.models.formats import CAFFE, IMAGENET_MEAN, IMAGENET_STD, TORCHVISION
 
 sio = pytest.importorskip("scipy.io")
 
 RELUS = ["relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1"]
-CONV_INDICES = [LAYERS[n] for n in LAYER_NAMES if n.startswith("conv")]
+LAYERS = layer_table(ARCHS["vgg19"])
+CONV_INDICES = [index for name, index in LAYERS.items() if name.startswith("conv")]
+
+
+def load_weights(weights, **kwargs):
+    return load_weights_of("vgg19", weights, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +56,7 @@ def to_caffe(state):
     return out
 
 
-def write_mat(path, state, mean_rgb, nesting="old"):
+def write_mat(path, state, mean_rgb, nesting="old", arch="vgg19"):
     """imagenet-vgg-verydeep-19.mat's nesting: a 1 x 43 cell array of 1 x 1 structs, conv weights as a 1 x 2
     cell {H x W x Cin x Cout kernels, bias}; the mean image at normalization (old) or meta.normalization (new)."""
     mean_image = np.broadcast_to(np.asarray(mean_rgb, dtype=np.float32), (8, 8, 3)).copy()
@@ -62,7 +69,7 @@ def write_mat(path, state, mean_rgb, nesting="old"):
         norm = struct(averageImage=mean_image[:1, :1], imageSize=np.array([[224, 224, 3]]))
         mean_image_holder = {"meta": struct(inputs=np.zeros((1, 1)), classes=np.zeros((1, 1)), normalization=norm)}
         extra = {}
-    names = list(LAYER_NAMES) + ["fc6", "relu6", "fc7", "relu7", "fc8", "prob"]
+    names = list(layer_table(ARCHS[arch])) + ["fc6", "relu6", "fc7", "relu7", "fc8", "prob"]
     cells = np.empty((1, len(names)), dtype=object)
     for i, name in enumerate(names):
         kind = "conv" if name.startswith(("conv", "fc")) else "softmax" if name == "prob" else name.rstrip("0123456789_")
@@ -169,13 +176,36 @@ def test_auto_knows_the_published_files_by_name(tmp_path, tv_state):
     assert load_weights(str(tmp_path / "vgg19-dcbb9e9d.pth")).convention == TORCHVISION
 
 
+def test_auto_knows_vgg16s_published_files(tmp_path):
+    state = random_state_dict("vgg16", seed=3)
+    torch.save(state, tmp_path / "vgg16-00b39a1b.pth")  # jcjohnson/pytorch-vgg's Caffe VGG16
+    torch.save(state, tmp_path / "vgg16-397923af.pth")  # torchvision's
+    assert load_weights_of("vgg16", str(tmp_path / "vgg16-00b39a1b.pth")).convention == CAFFE
+    assert load_weights_of("vgg16", str(tmp_path / "vgg16-397923af.pth")).convention == TORCHVISION
+    with pytest.raises(StyleLabError, match="cannot tell whether vgg19-d01eb7cb.pth expects"):  # VGG19's, not VGG16's
+        torch.save(state, tmp_path / "vgg19-d01eb7cb.pth")
+        load_weights_of("vgg16", str(tmp_path / "vgg19-d01eb7cb.pth"))
+
+
+def test_vgg16_from_matconvnet(tmp_path):
+    state = random_state_dict("vgg16", seed=5)
+    path = write_mat(tmp_path / "imagenet-vgg-verydeep-16.mat", state, [123.68, 116.779, 103.939], arch="vgg16")
+    loaded = load_weights_of("vgg16", str(path))
+    assert loaded.format == "matconvnet" and loaded.convention.scale == 255
+    for name, index in layer_table(ARCHS["vgg16"]).items():
+        if name.startswith("conv"):
+            assert torch.equal(loaded.state[f"{index}.weight"], state[f"features.{index}.weight"])
+    with pytest.raises(StyleLabError, match="imagenet-vgg-verydeep-16.mat holds VGG16 weights, not VGG19; use model=vgg16$"):
+        load_weights(str(path))
+
+
 def test_auto_knows_a_renamed_published_file_by_its_hash(tmp_path, tv_state, monkeypatch):
     import hashlib
 
     path = tmp_path / "my_vgg.pth"
     torch.save(tv_state, path)
     prefix = hashlib.sha256(path.read_bytes()).hexdigest()[:8]
-    monkeypatch.setitem(formats.KNOWN_SHA256_PREFIXES, prefix, "caffe")
+    monkeypatch.setitem(ARCHS["vgg19"].known, prefix, "caffe")
     assert load_weights(str(path)).format == "caffe"
 
 
@@ -208,7 +238,7 @@ def test_format_errors_are_one_sentence(tmp_path, tv_state, monkeypatch):
     sio.savemat(str(tmp_path / "other.mat"), {"x": np.zeros(3)})
     with pytest.raises(StyleLabError, match="has no 'layers' variable"):
         load_weights(str(tmp_path / "other.mat"))
-    with pytest.raises(StyleLabError, match="has 15 conv layers, fewer than the 16"):
+    with pytest.raises(StyleLabError, match="has 15 conv layers before its classifier, not the 16 of VGG19's features"):
         load_weights(str(write_mat_partial(tmp_path / "short.mat", tv_state)))
     monkeypatch.setitem(sys.modules, "scipy", None)
     monkeypatch.setitem(sys.modules, "scipy.io", None)
@@ -221,7 +251,7 @@ def write_mat_partial(path, state):
     write_mat(path, state, [0.0, 0.0, 0.0])
     mat = sio.loadmat(str(path))
     mat["layers"][0][LAYERS["conv5_4"]][0][0]["type"] = np.array(["relu"])
-    for fc in range(len(LAYER_NAMES), len(LAYER_NAMES) + 6):
+    for fc in range(len(LAYERS), len(LAYERS) + 6):
         mat["layers"][0][fc][0][0]["type"] = np.array(["relu"])
     sio.savemat(str(path), {k: v for k, v in mat.items() if not k.startswith("__")})
     return path

@@ -1,4 +1,4 @@
-"""The paper's normalised VGG19: every conv filter rescaled so its mean rectified response is 1.
+"""The paper's normalised network: every conv filter of a VGG rescaled so its mean rectified response is 1.
 
 Gatys et al. (CVPR 2016) scale each filter's weights and bias so that its mean activation over a set of
 images and positions is 1. Dividing filter k of layer l by c_k > 0 divides its ReLU output by c_k (ReLU and
@@ -22,13 +22,17 @@ import torch
 from PIL import Image
 
 from stylelab.errors import StyleLabError
-from stylelab.extractors import weights as formats
-from stylelab.extractors.vgg import LAYER_NAMES, LAYERS, VGGFeatures
-from stylelab.extractors.weights import InputConvention
 from stylelab.io import images
 from stylelab.io.atomic import write_atomic
+from stylelab.models import formats
+from stylelab.models.arch import ARCHS, Arch, layer_table
+from stylelab.models.vgg import VGGFeatures
+from stylelab.models.formats import InputConvention
 
-CONVS = tuple(name for name in LAYER_NAMES if name.startswith("conv"))
+
+def convs(arch: Arch) -> dict[str, int]:
+    """The conv layers of `arch` in network order, with their index in torchvision's `features`."""
+    return {name: index for name, index in layer_table(arch).items() if name.startswith("conv")}
 
 
 @dataclass
@@ -43,6 +47,7 @@ def relu_means(
     convention: InputConvention,
     pictures: list[torch.Tensor],
     *,
+    arch: Arch | str = "vgg19",
     pooling: str = "max",
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float64,
@@ -50,13 +55,15 @@ def relu_means(
     """conv name -> (C,) float64 mean of its ReLU output over all pictures and positions (network in `dtype`)."""
     if not pictures:
         raise StyleLabError("no calibration images: the means need at least one picture")
-    relus = ["relu" + name[len("conv"):] for name in CONVS]
-    net = VGGFeatures(relus, state, pooling=pooling, convention=convention).to(device, dtype)
+    arch = ARCHS[arch] if isinstance(arch, str) else arch
+    table = convs(arch)
+    relus = ["relu" + name[len("conv"):] for name in table]
+    net = VGGFeatures(relus, state, arch=arch, pooling=pooling, convention=convention).to(device, dtype)
     with torch.no_grad():  # VGGFeatures loads through float32 modules: put the exact values back
-        for name in CONVS:
+        for name, index in table.items():
             conv = net.net.get_submodule(name)
-            conv.weight.copy_(state[f"{LAYERS[name]}.weight"])
-            conv.bias.copy_(state[f"{LAYERS[name]}.bias"])
+            conv.weight.copy_(state[f"{index}.weight"])
+            conv.bias.copy_(state[f"{index}.bias"])
     sums = {name: torch.zeros((), dtype=torch.float64, device=device) for name in relus}
     counts = dict.fromkeys(relus, 0)
     with torch.no_grad():
@@ -64,7 +71,7 @@ def relu_means(
             for name, response in net(picture[None].to(device, dtype)).items():  # (1, C, h, w)
                 sums[name] = sums[name] + response.double().sum(dim=(0, 2, 3))
                 counts[name] += response.shape[2] * response.shape[3]
-    return {conv: (sums[relu] / counts[relu]).cpu() for conv, relu in zip(CONVS, relus)}
+    return {conv: (sums[relu] / counts[relu]).cpu() for conv, relu in zip(table, relus)}
 
 
 def normalize_vgg(
@@ -72,16 +79,18 @@ def normalize_vgg(
     convention: InputConvention,
     pictures: list[torch.Tensor],
     *,
+    arch: Arch | str = "vgg19",
     pooling: str = "max",
     device: str | torch.device = "cpu",
 ) -> Normalized:
     """Rescale every filter to mean rectified response 1 on `pictures`; dead filters (mean 0) stay as they are."""
-    means = relu_means(state, convention, pictures, pooling=pooling, device=device)
+    arch = ARCHS[arch] if isinstance(arch, str) else arch
+    means = relu_means(state, convention, pictures, arch=arch, pooling=pooling, device=device)
     new = dict(state)
     dead = {}
     previous = None  # (C_in,) how much smaller the previous conv's outputs now are
-    for name in CONVS:
-        index, mean = LAYERS[name], means[name]
+    for name, index in convs(arch).items():
+        mean = means[name]
         alive = mean > 0
         divisor = torch.where(alive, mean, torch.ones_like(mean))  # (C_out,)
         weight = state[f"{index}.weight"].double()  # (C_out, C_in, 3, 3)

@@ -1,18 +1,27 @@
-"""The paper's normalised VGG19: mean rectified response 1 per filter, the same function up to scale."""
+"""The paper's normalised network: mean rectified response 1 per filter, the same function up to scale."""
 
 import warnings
 
 import pytest
 import torch
 
-import stylelab.cli as cli
+from stylelab.cli import normalize as cli
 from stylelab.cli.common import EXIT_USER_ERROR
-from stylelab.extractors.weights import CAFFE, TORCHVISION
-from stylelab.extractors.normalize import CONVS, calibration_images, normalize_vgg, relu_means
-from stylelab.extractors.vgg import LAYERS, VGGFeatures, features_state_dict, load_weights, random_state_dict
+from stylelab.models.normalize import calibration_images, convs, normalize_vgg, relu_means
+from stylelab.models.arch import ARCHS
+from stylelab.models.vgg import VGGFeatures
+from stylelab.models.weights import features_state_dict, random_state_dict
+from stylelab.models.weights import load_weights as load_weights_of
+from stylelab.models.formats import CAFFE, TORCHVISION
 from conftest import make_image
 
+LAYERS = convs(ARCHS["vgg19"])
+CONVS = list(LAYERS)
 RELUS = ["relu" + name[len("conv"):] for name in CONVS]
+
+
+def load_weights(weights, **kwargs):
+    return load_weights_of("vgg19", weights, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +48,9 @@ def result(state, pictures):
 
 @pytest.fixture
 def command(monkeypatch):
-    """cli.normalize_main, with the global warning format it sets restored afterwards."""
+    """stylelab-normalize's main, with the global warning format it sets restored afterwards."""
     monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)
-    return cli.normalize_main
+    return cli.main
 
 
 def test_every_filter_has_mean_response_one_on_the_calibration_images(state, pictures, result):
@@ -99,6 +108,21 @@ def test_dead_filters_are_left_unscaled_and_counted(state, pictures):
     alive = torch.ones(64, dtype=torch.bool)
     alive[7] = False
     torch.testing.assert_close(after["conv1_1"][alive], torch.ones(63, dtype=torch.float64), atol=1e-3, rtol=0)
+
+
+@pytest.mark.slow
+def test_vgg16_is_normalised_too(tmp_path, capsys, command, pictures):
+    state = features_state_dict(random_state_dict("vgg16", seed=8), "test", "vgg16")
+    result = normalize_vgg(state, TORCHVISION, pictures, arch="vgg16")
+    after = relu_means(result.state, TORCHVISION, pictures, arch="vgg16")
+    assert list(after) == list(convs(ARCHS["vgg16"])) and len(after) == 13
+    assert all(torch.allclose(m[m > 0], torch.ones_like(m[m > 0]), atol=1e-3) for m in after.values())
+    folder = tmp_path / "calibration"
+    folder.mkdir()
+    make_image(folder / "a.png", size=(48, 40), seed=1)
+    command(["--model", "vgg16", "--weights", "random", "--images", str(folder), "--size", "32", "--device", "cpu",
+             "--out", str(tmp_path / "vgg16-normalised.pth")])
+    assert load_weights_of("vgg16", str(tmp_path / "vgg16-normalised.pth")).format == "torchvision"
 
 
 def test_calibration_images_from_folders_and_files(tmp_path):

@@ -1,9 +1,9 @@
-"""VGG19 weight files people already have, and the input each one expects.
+"""The weight files people already have for a VGG, and the input each one expects.
 
     torchvision  .pth in torchvision's layout; RGB in [0, 1] minus the ImageNet mean, over the ImageNet std
-    caffe        .pth in the same layout (jcjohnson/pytorch-vgg's conversion of the original Caffe VGG19);
-                 BGR in [0, 255] minus the Caffe mean pixel
-    matconvnet   imagenet-vgg-verydeep-19.mat; RGB in [0, 255] minus the mean pixel stored in the file
+    caffe        .pth in the same layout (jcjohnson/pytorch-vgg's conversions of the original Caffe VGG16 and
+                 VGG19); BGR in [0, 255] minus the Caffe mean pixel
+    matconvnet   imagenet-vgg-verydeep-16.mat or -19.mat; RGB in [0, 255] minus the mean pixel stored in the file
 
 The input convention travels with the weights, so a picture gives the same responses whichever file holds
 them. This module knows file formats only; vgg.py turns what it reads into the network.
@@ -15,13 +15,15 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 import torch
 
 from stylelab.errors import StyleLabError
 
-FORMATS = ("auto", "torchvision", "caffe", "matconvnet")
+Format = Literal["auto", "torchvision", "caffe", "matconvnet"]  # model.format: the one list of these choices
+FORMATS: tuple[str, ...] = get_args(Format)
 
 # What torchvision's ImageNet weights expect.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -51,14 +53,39 @@ def matconvnet_convention(mean_rgb) -> InputConvention:
     return InputConvention(mean=tuple(float(m) for m in mean_rgb), std=(1.0, 1.0, 1.0), scale=255.0, bgr=False)
 
 
+# What each format's files expect (MatConvNet files store their own mean pixel: matconvnet_convention).
+CONVENTIONS = {"torchvision": TORCHVISION, "caffe": CAFFE}
+
 # torch.hub and jcjohnson/pytorch-vgg name files <name>-<first 8 hex digits of their sha256>.pth, so the
-# name identifies a file without reading it, and the hash still does after a rename.
-KNOWN_SHA256_PREFIXES = {"dcbb9e9d": "torchvision", "d01eb7cb": "caffe"}
+# name identifies a file without reading it, and the hash still does after a rename. Each network lists its
+# own known files (vgg.ARCHS).
 _HASH_IN_NAME = re.compile(r"-([0-9a-f]{8})$")
 
 # Files written by stylelab-normalize hold their input convention under this key, next to the tensors.
 # It is a plain dict, so torch.load(..., weights_only=True) reads it; other tools must pop it first.
 MARKER = "stylelab.input"
+
+
+@dataclass(frozen=True)
+class Weights:
+    """A network's features ("0.weight", ...) and the input they expect; `format` says which kind of file they
+    came from (torchvision | caffe | matconvnet)."""
+
+    state: dict[str, torch.Tensor]
+    convention: InputConvention
+    format: str
+
+
+def read_pth(path: Path) -> tuple[dict[str, torch.Tensor], dict | None]:
+    """A .pth file's tensors, and the input-convention marker stylelab-normalize leaves in its files."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a bad file; all mean the same to the user
+        raise StyleLabError(f"cannot read weights file {path} as a PyTorch state dict ({type(exc).__name__})") from None
+    marker = state.pop(MARKER, None) if isinstance(state, dict) else None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise StyleLabError(f"weights file {path} does not hold a state dict of tensors")
+    return state, marker
 
 
 def check_format(format: str) -> None:
@@ -71,10 +98,11 @@ def is_matconvnet(path: Path, format: str) -> bool:
     return format == "matconvnet" or (format == "auto" and path.suffix.lower() == ".mat")
 
 
-def pth_convention(path: Path, format: str, marker: dict | None) -> tuple[InputConvention, str]:
+def pth_convention(path: Path, format: str, marker: dict | None, known: dict[str, str]) -> tuple[InputConvention, str]:
     """The input convention of a torchvision-layout .pth file, and the format it was decided by.
 
-    A stylelab-normalize marker wins; then an explicit model.format; then the file's name or sha256. The
+    A stylelab-normalize marker wins; then an explicit model.format; then the file's name or sha256, looked up
+    in `known` ({sha256 prefix: format}, the network's known files). The
     torchvision and Caffe files have the same keys and shapes, and their trained conv1_1 weights have the same
     magnitude (Caffe's were trained on [0, 255] input but are not ~255x smaller), so no statistic of the
     weights tells them apart reliably: an unknown file is an error that asks for model.format.
@@ -87,15 +115,11 @@ def pth_convention(path: Path, format: str, marker: dict | None) -> tuple[InputC
                 f"convention; load it with model.format=auto, not {format}"
             )
         return convention, origin
-    if format == "torchvision":
-        return TORCHVISION, format
-    if format == "caffe":
-        return CAFFE, format
-    known = known_format(path)
-    if known == "torchvision":
-        return TORCHVISION, known
-    if known == "caffe":
-        return CAFFE, known
+    if format in CONVENTIONS:
+        return CONVENTIONS[format], format
+    found = known_format(path, known)
+    if found is not None:
+        return CONVENTIONS[found], found
     raise StyleLabError(
         f"cannot tell whether {path.name} expects torchvision's input (RGB in [0, 1], ImageNet mean and std) "
         f"or Caffe's (BGR in [0, 255] minus the mean pixel), because both kinds of file look the same; "
@@ -103,16 +127,16 @@ def pth_convention(path: Path, format: str, marker: dict | None) -> tuple[InputC
     )
 
 
-def known_format(path: Path) -> str | None:
-    """torchvision / caffe for the known VGG19 files (by the hash in the name, else by hashing), else None."""
+def known_format(path: Path, known: dict[str, str]) -> str | None:
+    """torchvision / caffe for a known file ({sha256 prefix: format}; by the hash in its name, else by hashing)."""
     match = _HASH_IN_NAME.search(path.stem)
-    if match and match.group(1) in KNOWN_SHA256_PREFIXES:
-        return KNOWN_SHA256_PREFIXES[match.group(1)]
+    if match and match.group(1) in known:
+        return known[match.group(1)]
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
-    return KNOWN_SHA256_PREFIXES.get(digest.hexdigest()[:8])
+    return known.get(digest.hexdigest()[:8])
 
 
 def marker(convention: InputConvention, origin: str, note: str = "") -> dict:
@@ -147,10 +171,11 @@ def convention_from_marker(entry, path: Path) -> tuple[InputConvention, str]:
 # ---------------------------------------------------------------- MatConvNet
 
 
-def read_matconvnet(path: Path, count: int) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], InputConvention]:
-    """The first `count` conv layers of a MatConvNet simplenn .mat as torch (weight, bias), and its input.
+def read_matconvnet(path: Path) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], InputConvention]:
+    """The feature convs of a MatConvNet simplenn .mat (its conv layers but the classifier's fc6, fc7, fc8) as
+    torch (weight, bias) in network order, and the input the file expects.
 
-    Both nestings of imagenet-vgg-verydeep-19.mat are read, fields by name: the old one (top-level
+    Both nestings of imagenet-vgg-verydeep-16/19.mat are read, fields by name: the old one (top-level
     `normalization`, layer struct fields weights, pad, type, name, ...) and the newer one (`meta.normalization`,
     fields name, type, weights, ...). Kernels are H x W x Cin x Cout; following a pure-MATLAB replica of
     vl_nnconv the first axis is height, so the torch weight is kernels.transpose(3, 2, 0, 1). (No real file was
@@ -173,15 +198,11 @@ def read_matconvnet(path: Path, count: int) -> tuple[list[tuple[torch.Tensor, to
     convs = []
     for cell in mat["layers"].ravel():  # a 1 x N cell array of 1 x 1 structs
         layer = _record(cell, path)
-        if _text(layer, "type") != "conv":
-            continue
+        if _text(layer, "type") != "conv" or _text(layer, "name").startswith("fc"):
+            continue  # the classifier's layers are convs in MatConvNet too
         kernels, bias = _conv_params(layer, path)  # (H, W, Cin, Cout), Cout values
         weight = torch.from_numpy(np.ascontiguousarray(kernels.transpose(3, 2, 0, 1), dtype=np.float32))
         convs.append((weight, torch.from_numpy(np.asarray(bias, dtype=np.float32).reshape(-1).copy())))
-        if len(convs) == count:
-            break
-    if len(convs) < count:
-        raise StyleLabError(f"{path} has {len(convs)} conv layers, fewer than the {count} of VGG19's features")
     return convs, matconvnet_convention(_mean_pixel(mat, path))
 
 

@@ -1,0 +1,63 @@
+"""The VGG family as one table: each network's convs per block, its ImageNet weights in torchvision and the
+other files it is known by. Everything else follows from the table: the layer names in network order
+(conv1_1, relu1_1, ..., pool5) and the torchvision module index of each. Nothing outside stylelab.models
+counts indices; a third network of the family is one more row here and one YAML in configs/model/.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+import torch.nn as nn
+from torchvision.models import VGG16_Weights, VGG19_Weights, WeightsEnum
+from torchvision.models.vgg import make_layers
+
+Pooling = Literal["avg", "max"]  # model.pooling: avg replaces every max pool, as in the paper
+POOLINGS: tuple[str, ...] = get_args(Pooling)
+_CHANNELS = (64, 128, 256, 512, 512)  # filters of the five blocks, the same in every VGG
+
+
+@dataclass(frozen=True)
+class Arch:
+    """One network of the VGG family."""
+
+    name: str  # vgg19
+    blocks: tuple[int, ...]  # convs per block, each block followed by a 2 x 2 pool
+    imagenet: WeightsEnum  # torchvision's ImageNet weights (model.weights=imagenet): URL, file name, hash
+    known: dict[str, str]  # sha256 prefix in a file's name -> its format (model.format=auto knows these files)
+    matconvnet: str  # the name of MatConvNet's file of this network
+
+    @property
+    def title(self) -> str:
+        return self.name.upper()
+
+
+ARCHS: dict[str, Arch] = {
+    "vgg16": Arch("vgg16", (2, 2, 3, 3, 3), VGG16_Weights.IMAGENET1K_V1,
+                  {"397923af": "torchvision", "00b39a1b": "caffe"}, "imagenet-vgg-verydeep-16.mat"),
+    "vgg19": Arch("vgg19", (2, 2, 4, 4, 4), VGG19_Weights.IMAGENET1K_V1,
+                  {"dcbb9e9d": "torchvision", "d01eb7cb": "caffe"}, "imagenet-vgg-verydeep-19.mat"),
+}
+
+
+def layer_table(arch: Arch) -> dict[str, int]:
+    """Layer name -> index in torchvision's `features` of this network, in network order."""
+    table: dict[str, int] = {}
+    index = 0
+    for block, convs in enumerate(arch.blocks, start=1):
+        for k in range(1, convs + 1):
+            table[f"conv{block}_{k}"] = index
+            table[f"relu{block}_{k}"] = index + 1
+            index += 2
+        table[f"pool{block}"] = index
+        index += 1
+    return table
+
+
+def skeleton(arch: Arch) -> nn.Sequential:
+    """torchvision's `features` of this network with no weights loaded (the classifier is never built)."""
+    cfg: list[int | str] = []
+    for convs, channels in zip(arch.blocks, _CHANNELS):
+        cfg += [channels] * convs + ["M"]
+    return make_layers(cfg, batch_norm=False)
