@@ -112,7 +112,8 @@ def unknown_additions(overrides: list[str], groups) -> str | None:
     return None
 
 
-def _parses(override: str) -> bool:
+def parses(override: str) -> bool:
+    """Whether Hydra's grammar reads this override."""
     try:
         OverridesParser.create().parse_override(override)
         return True
@@ -129,7 +130,7 @@ def known_keys(job: list[str]) -> list[str]:
     """Every dotted setting and config group of the config these overrides would make (as far as it composes)."""
     for attempt in (job, []):
         try:
-            cfg, choices = compose_with_choices(*[o for o in attempt if "=" in o and _parses(o)], raw=True)
+            cfg, choices = compose_with_choices(*[o for o in attempt if "=" in o and parses(o)], raw=True)
         except (HydraException, OmegaConfBaseException):
             continue
         return config.flatten_keys(cfg) + list(choices)
@@ -179,7 +180,7 @@ def explain(exc: BaseException, job: list[str]) -> str:
     """A composition error as one sentence, with a suggestion where there is one."""
     if isinstance(exc, OverrideParseException):
         for override in job:
-            if not _parses(override):
+            if not parses(override):
                 key, _, value = override.partition("=")
                 return (f"cannot read {override!r}: a value with special characters needs quotes, e.g. "
                         f"\"{key}={quote(value)}\" (the double quotes are for the shell)")

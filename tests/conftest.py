@@ -161,17 +161,17 @@ def signal_mid_run(args: list[str], run_dir: Path, sig: int, settle: float) -> s
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
-def run_cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run `stylelab ARGS` in a subprocess, as a user would."""
+STYLELAB = Path(sys.executable).with_name("stylelab")  # the console script, as installed
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: float = 600, cwd: Path | None = None,
+            script: bool = False) -> subprocess.CompletedProcess:
+    """Run `stylelab ARGS` in a subprocess, as a user would (script: the console script, which, unlike
+    `python -m`, does not put the folder it runs in on sys.path by itself)."""
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "stylelab.cli", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=timeout,
-        cwd=REPO,
-    )
+    command = [str(STYLELAB)] if script else [sys.executable, "-m", "stylelab.cli"]
+    return subprocess.run([*command, *args], capture_output=True, text=True, env=full_env, timeout=timeout,
+                          cwd=cwd or REPO)
 
 
 def pytest_collection_modifyitems(config, items):

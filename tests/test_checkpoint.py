@@ -186,6 +186,14 @@ def test_corrupt_foreign_and_missing_checkpoints_are_refused(stopped_run, tmp_pa
     torch.save({"state_dict": torch.zeros(2)}, path)
     with pytest.raises(StyleLabError, match="it is not a stylelab checkpoint$"):
         resume(tmp_path)
+    older = torch.load(run_dir / checkpoint.FILE, weights_only=True)
+    older["format"] = "stylelab-checkpoint/2"  # the version before the objective became a list of terms
+    torch.save(older, path)
+    with pytest.raises(StyleLabError) as err:
+        resume(tmp_path)
+    assert str(err.value) == (f"cannot resume from '{path}': it was written by another version of stylelab "
+                              "(stylelab-checkpoint/2, this one reads stylelab-checkpoint/3), so the run has to "
+                              "start again")
     (tmp_path / "empty").mkdir()
     with pytest.raises(StyleLabError, match="^cannot resume: there is no checkpoint.pt in '.*empty'"):
         resume(tmp_path / "empty")

@@ -163,7 +163,7 @@ def main() -> None:
     setup("stylelab")
     try:
         line = command_line.prepare(sys.argv[1:])
-        argv = line.argv
+        argv = line.for_hydra()
         found = resume.resume_value(line) if line.runs else None
         if found and found[1] is not None:
             resumed = resume.sweep_resumed(line, found[1], found[0])

@@ -21,7 +21,7 @@ from omegaconf.errors import OmegaConfBaseException
 from stylelab import config
 from stylelab.cli.sweep import split_top_level
 from stylelab.errors import StyleLabError
-from stylelab.overrides import compose_with_choices, explain, quote
+from stylelab.overrides import compose_with_choices, explain, parses, quote
 
 PATH_KEYS = ("content", "style", "init.path", "model.weights", "resume", "mask.content", "mask.style",
              "hydra.run.dir", "hydra.sweep.dir")
@@ -52,6 +52,11 @@ class CommandLine:
     def config_dir(self) -> str | None:
         value = self.flags.get("--config-dir", self.flags.get("-cd"))
         return value if isinstance(value, str) else None
+
+    def for_hydra(self) -> list[str]:
+        """Hydra's flags first, then the overrides: its parser takes no override after a flag that follows one."""
+        overrides = set(self.where)
+        return [a for i, a in enumerate(self.argv) if i not in overrides] + self.overrides
 
     @property
     def runs(self) -> bool:
@@ -91,14 +96,6 @@ def is_path_key(key: str) -> bool:
     return key in PATH_KEYS or key.startswith("inputs.")
 
 
-def _parses(override: str) -> bool:
-    try:
-        OverridesParser.create().parse_override(override)
-        return True
-    except Exception:
-        return False
-
-
 def quote_path(override: str) -> str:
     """`content=/my photos/Straße 1.jpg` -> `content='/my photos/Straße 1.jpg'` where Hydra needs the quotes."""
     key, sep, value = override.partition("=")
@@ -106,7 +103,7 @@ def quote_path(override: str) -> str:
         return override
     if Path(value).expanduser().exists():
         return f"{key}={quote(value)}"  # a file as it is: its commas, brackets or $ are part of its name
-    if _parses(override):
+    if parses(override):
         return override
     if value.startswith("[") and value.endswith("]"):  # a list of paths: each one quoted
         items = [item.strip() for item in split_top_level(value[1:-1])]
@@ -134,7 +131,7 @@ def _one_mode(line: CommandLine) -> CommandLine:
     showing = [flag for flag in ("--cfg", "-c", "--info", "-i") if flag in line.flags]
     modes = [flag for flag in ("--run", "-r", "--multirun", "-m", "--shell-completion", "-sc") if flag in line.flags]
     if showing and line.multirun:
-        sweeps = [o for o in line.overrides if _parses(o) and OverridesParser.create().parse_override(o).is_sweep_override()]
+        sweeps = [o for o in line.overrides if parses(o) and OverridesParser.create().parse_override(o).is_sweep_override()]
         if sweeps:
             raise StyleLabError(f"{showing[0]} shows one job's config, so give one value per setting, not the sweep "
                                 f"{sweeps[0]}")

@@ -87,7 +87,9 @@ def sweep_resumed(line: CommandLine, folder: Path, index: int) -> tuple[list[str
         pending.append(job_dir)
     if not pending:
         return [], 0, len(jobs)
-    rest = [a for i, a in enumerate(line.argv) if i != index and a not in ("-m", "--multirun")]
+    keep = [i for i, a in enumerate(line.argv) if i != index and a not in ("-m", "--multirun")]
+    flags = [line.argv[i] for i in keep if i not in line.where]  # Hydra's flags first, as for_hydra puts them
+    overrides = [line.argv[i] for i in keep if i in line.where]
     stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-    return ["-m", *rest, "resume=" + ",".join(quote(str(p)) for p in pending),
+    return ["-m", *flags, *overrides, "resume=" + ",".join(quote(str(p)) for p in pending),
             f"hydra.sweep.dir={quote(str(folder / '.resumed' / stamp))}"], len(pending), len(jobs)

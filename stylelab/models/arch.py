@@ -61,3 +61,8 @@ def skeleton(arch: Arch) -> nn.Sequential:
     for convs, channels in zip(arch.blocks, _CHANNELS):
         cfg += [channels] * convs + ["M"]
     return make_layers(cfg, batch_norm=False)
+
+
+def arch_of(arch: Arch | str) -> Arch:
+    """A row of the table, by itself or by its name."""
+    return ARCHS[arch] if isinstance(arch, str) else arch

@@ -25,7 +25,7 @@ from stylelab.errors import StyleLabError
 from stylelab.io import images
 from stylelab.io.atomic import write_atomic
 from stylelab.models import formats
-from stylelab.models.arch import ARCHS, Arch, layer_table
+from stylelab.models.arch import Arch, arch_of, layer_table
 from stylelab.models.vgg import VGGFeatures
 from stylelab.models.formats import InputConvention
 
@@ -55,7 +55,7 @@ def relu_means(
     """conv name -> (C,) float64 mean of its ReLU output over all pictures and positions (network in `dtype`)."""
     if not pictures:
         raise StyleLabError("no calibration images: the means need at least one picture")
-    arch = ARCHS[arch] if isinstance(arch, str) else arch
+    arch = arch_of(arch)
     table = convs(arch)
     relus = ["relu" + name[len("conv"):] for name in table]
     net = VGGFeatures(relus, state, arch=arch, pooling=pooling, convention=convention).to(device, dtype)
@@ -84,7 +84,7 @@ def normalize_vgg(
     device: str | torch.device = "cpu",
 ) -> Normalized:
     """Rescale every filter to mean rectified response 1 on `pictures`; dead filters (mean 0) stay as they are."""
-    arch = ARCHS[arch] if isinstance(arch, str) else arch
+    arch = arch_of(arch)
     means = relu_means(state, convention, pictures, arch=arch, pooling=pooling, device=device)
     new = dict(state)
     dead = {}

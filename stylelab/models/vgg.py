@@ -18,7 +18,7 @@ import torch.utils.checkpoint
 
 from stylelab.errors import StyleLabError
 from stylelab.models import formats
-from stylelab.models.arch import ARCHS, POOLINGS, Arch, Pooling, layer_table, skeleton
+from stylelab.models.arch import ARCHS, POOLINGS, Arch, Pooling, arch_of, layer_table, skeleton
 from stylelab.models.formats import TORCHVISION, Format, InputConvention, Weights
 from stylelab.models.weights import imagenet_cache_file, load_weights
 
@@ -144,7 +144,7 @@ class VGGFeatures(nn.Module):
     def __init__(self, layers, state: dict[str, torch.Tensor], *, arch: Arch | str = "vgg19", pooling: str = "avg",
                  convention: InputConvention = TORCHVISION, checkpointing: bool = False):
         super().__init__()
-        arch = ARCHS[arch] if isinstance(arch, str) else arch
+        arch = arch_of(arch)
         model = VGG(arch.name, pooling=pooling)  # the layer names and their checks
         layers = list(dict.fromkeys(layers))
         if not layers:

@@ -16,13 +16,13 @@ import torch.nn as nn
 
 from stylelab.errors import StyleLabError
 from stylelab.models import formats
-from stylelab.models.arch import ARCHS, Arch, layer_table, skeleton
+from stylelab.models.arch import ARCHS, Arch, arch_of, layer_table, skeleton
 from stylelab.models.formats import TORCHVISION, InputConvention, Weights
 
 
 def random_state_dict(arch: Arch | str = "vgg19", seed: int = 0) -> dict[str, torch.Tensor]:
     """Seeded random features in torchvision's layout and init (for tests and smoke runs only)."""
-    arch = ARCHS[arch] if isinstance(arch, str) else arch
+    arch = arch_of(arch)
     return OrderedDict(_random_state_dict(arch.name, seed))  # a new dict each time; its tensors are never written to
 
 
@@ -42,7 +42,7 @@ def _random_state_dict(name: str, seed: int) -> dict[str, torch.Tensor]:
 
 def imagenet_cache_file(arch: Arch | str = "vgg19") -> Path:
     """Where torchvision's loader caches the ImageNet file of this network ($TORCH_HOME/hub/checkpoints/...)."""
-    arch = ARCHS[arch] if isinstance(arch, str) else arch
+    arch = arch_of(arch)
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(arch.imagenet.url)
 
 
@@ -85,7 +85,7 @@ def features_state_dict(state: dict[str, torch.Tensor], source: str, arch: Arch 
     Keys are returned relative to `features` ("0.weight", ...). A file of another network of the family is
     named as such.
     """
-    arch = ARCHS[arch] if isinstance(arch, str) else arch
+    arch = arch_of(arch)
     features = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
     problems = _problems(state, features, arch)
     if problems:
@@ -127,7 +127,7 @@ def load_weights(arch: Arch | str, weights: str, *, format: str = "auto", seed: 
     `format` (auto | torchvision | caffe | matconvnet) says how a file wants its input; auto decides from the
     file itself and refuses to guess (see formats.pth_convention).
     """
-    arch = ARCHS[arch] if isinstance(arch, str) else arch
+    arch = arch_of(arch)
     formats.check_format(format)
     if weights in ("imagenet", "random"):
         if format not in ("auto", "torchvision"):

@@ -1,8 +1,11 @@
-"""A user's own style loss: one Python class and one YAML file in their own folders, no edit of stylelab."""
+"""A user's own style loss and own term: one Python class and one YAML file in their own folders, no edit of
+stylelab, run exactly as the README says (from the folder that holds the Python file)."""
+
+import re
 
 import pytest
 
-from conftest import SHALLOW, SMOKE, events, hparams_of, run_cli
+from conftest import REPO, SHALLOW, SMOKE, differing_hparams, events, hparams_of, run_cli
 
 MY_LOSSES = '''
 from stylelab.losses import StyleLoss
@@ -60,3 +63,73 @@ def test_a_users_loss_through_the_searchpath_in_a_sweep_and_its_typos(tmp_path, 
     assert chosen == ["gram", "mine"]
     proc = run_cli("loss/style=mine", "loss.style.scael=3", *common, f"hydra.run.dir={tmp_path / 'typo'}", env=env)
     assert proc.returncode != 0 and "scael" in proc.stderr and not (tmp_path / "typo").exists()
+
+
+def readme_block(language: str, first_line: str) -> str:
+    """The README's code block of `language` that starts with `first_line` (the user's files, as printed)."""
+    for block in re.findall(rf"```{language}\n(.*?)```", (REPO / "README.md").read_text(), re.S):
+        if block.startswith(first_line):
+            return block
+    raise AssertionError(f"no {language} block starting {first_line!r} in the README")
+
+
+@pytest.fixture
+def readme_files(tmp_path):
+    """The README's mylosses.py, myterms.py and their YAMLs, written where the README puts them."""
+    for language, first in (("python", "# mylosses.py"), ("python", "# myterms.py"),
+                            ("yaml", "# my_configs/loss/style/mine.yaml"), ("yaml", "# my_configs/loss/terms/means.yaml")):
+        block = readme_block(language, first)
+        path = tmp_path / first.removeprefix("# ").strip()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(block)
+    return tmp_path
+
+
+@pytest.mark.slow
+def test_the_readmes_own_loss_runs_as_written_from_its_folder(readme_files, content_png, style_png):
+    """The console script, run in the folder that holds mylosses.py, with no PYTHONPATH: the README's command."""
+    run_dir = readme_files / "run"
+    proc = run_cli("--config-dir", "my_configs", "loss/style=mine", "loss.style.scale=3", f"content={content_png}",
+                   f"style={style_png}", *SMOKE, *SHALLOW, "steps=2", f"hydra.run.dir={run_dir}",
+                   cwd=readme_files, script=True)
+    assert proc.returncode == 0, proc.stderr
+    assert hparams_of(run_dir / "tb")["loss/style"] == "mine"
+    proc = run_cli("-m", "hydra.searchpath=[file://my_configs]", "loss/style=gram,mine", f"content={content_png}",
+                   f"style={style_png}", *SMOKE, *SHALLOW, "steps=2", f"hydra.sweep.dir={readme_files / 'sweep'}",
+                   cwd=readme_files, script=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.slow
+def test_a_users_fourth_term_whose_weight_is_swept(readme_files, content_png, style_png):
+    """The README's ContentMeans, added to the objective from the user's config folder, its weight swept."""
+    sweep = readme_files / "sweep"
+    proc = run_cli("--config-dir", "my_configs", "+loss/terms=means", "-m", "loss.terms.means.weight=1,100",
+                   f"content={content_png}", f"style={style_png}", *SMOKE, *SHALLOW, "steps=2", "log.every=1",
+                   f"hydra.sweep.dir={sweep}", cwd=readme_files, script=True)
+    assert proc.returncode == 0, proc.stderr
+    jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir() and not p.name.startswith("."))
+    assert jobs == ["loss.terms.means.weight=1", "loss.terms.means.weight=100"]
+    for job, weight in zip(jobs, (1.0, 100.0)):
+        acc = events(sweep / job / "tb")
+        value = acc.Scalars("loss/means")[0].value
+        assert acc.Scalars("loss/means/relu3_1")[0].value == pytest.approx(value) and value > 0
+        assert acc.Scalars("loss/weighted/means")[0].value == pytest.approx(weight * value, rel=1e-5)
+        # the total is every term's weighted value: content, style, and the user's term (tv, laplacian weigh 0)
+        total = sum(acc.Scalars(f"loss/weighted/{t}")[0].value for t in ("content", "style", "means"))
+        assert acc.Scalars("loss/total")[0].value == pytest.approx(total, rel=1e-5)
+        assert hparams_of(sweep / job / "tb")["loss.terms.means.weight"] == weight
+        assert "loss.terms.means.weight" in differing_hparams(sweep / job / "tb")
+
+
+def test_a_target_that_cannot_be_imported_is_one_sentence(tmp_path, content_png, style_png):
+    (tmp_path / "my_configs" / "loss" / "style").mkdir(parents=True)
+    (tmp_path / "my_configs" / "loss" / "style" / "mine.yaml").write_text("_target_: nowhere.MeanOnly\n")
+    run_dir = tmp_path / "run"
+    proc = run_cli("--config-dir", "my_configs", "loss/style=mine", f"content={content_png}", f"style={style_png}",
+                   *SMOKE, f"hydra.run.dir={run_dir}", cwd=tmp_path, script=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == ("stylelab: error: cannot import nowhere.MeanOnly for loss.style (No module named "
+                                   "'nowhere'); put nowhere.py in the folder you run stylelab from, or add its folder "
+                                   "to PYTHONPATH")
+    assert not run_dir.exists()

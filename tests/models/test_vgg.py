@@ -215,3 +215,26 @@ def test_vgg16_imagenet_loads_through_torchvision_cache(tmp_path, monkeypatch):
     torch.save(state, target)
     model = build_extractor(["relu5_3"], model="vgg16", weights="imagenet", progress=False)
     assert torch.equal(model.net.conv5_3.weight, state["features.28.weight"])
+
+
+def test_a_third_network_of_the_family_is_one_row_of_the_table(monkeypatch):
+    """VGG11 (blocks of 1, 1, 2, 2, 2 convs) from one row: its layers, checks, paths and torchvision's responses."""
+    from stylelab.models.arch import Arch
+
+    monkeypatch.setitem(ARCHS, "vgg11", Arch("vgg11", (1, 1, 2, 2, 2), torchvision.models.VGG11_Weights.IMAGENET1K_V1,
+                                             {"8a719046": "torchvision"}, "imagenet-vgg-verydeep-11.mat"))
+    model = VGG("vgg11", weights="random")
+    assert model.layers[:6] == ("conv1_1", "relu1_1", "pool1", "conv2_1", "relu2_1", "pool2")
+    assert model.min_input_side(["relu5_2"]) == 16 and model.path("relu2_1") == ["conv", "pool", "conv"]
+    with pytest.raises(StyleLabError, match="unknown layer 'relu4_3'"):
+        model.check_layers(["relu4_3"])
+    state = random_state_dict("vgg11", seed=1)
+    reference = torchvision.models.vgg11().features.eval()
+    reference.load_state_dict({k.removeprefix("features."): v for k, v in state.items()})
+    x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    expected = reference[: layer_table(ARCHS["vgg11"])["relu5_2"] + 1]((x - mean) / std)
+    with pytest.warns(UserWarning, match="VGG11 has random weights"):
+        got = VGG("vgg11", weights="random", pooling="max").features(["relu5_2"], seed=1)(x)["relu5_2"]
+    torch.testing.assert_close(got, expected)
