@@ -78,6 +78,7 @@ class Parts:
     checkpoint_every: int
     watch: Watch  # how the run is watched: TensorBoard cadence, progress bar, step PNGs
     settings: dict[str, Any] = field(default_factory=dict)  # what changes the picture: fingerprint, HParams
+    weight_keys: dict[str, str] = field(default_factory=dict)  # term -> the setting its weight came from (loss.beta)
 
 
 def make(node: DictConfig, what: str, **runtime: Any):
@@ -114,8 +115,13 @@ def _source(cfg: DictConfig, key: str) -> str:
     return key
 
 
-def weight_of(value, key: str) -> float:
-    """A term's weight: a finite number >= 0."""
+def weight_of(value, key: str, target: str) -> float | None:
+    """A term's weight: a finite number >= 0, or for a style term None (the weights' balance, set by the run)."""
+    if value is None:
+        if target != "style":
+            raise StyleLabError(f"{key} must be a number; only a style term's weight may be null (the balance the "
+                                f"network's weights call for)")
+        return None
     if not math.isfinite(value):
         raise StyleLabError(f"{key} must be a finite number, not {value}")
     if value < 0:
@@ -143,7 +149,7 @@ def objective(cfg: DictConfig, model: VGG) -> Objective:
     terms, weights, targets = {}, {}, {}
     for name, entry in cfg.loss.terms.items():
         key = f"loss.terms.{name}"
-        weights[name] = weight_of(entry.weight, _source(cfg, f"{key}.weight"))
+        weights[name] = weight_of(entry.weight, _source(cfg, f"{key}.weight"), str(entry.target))
         runtime = {}
         if entry.layers is not None:
             layers_key, weights_key = _source(cfg, f"{key}.layers"), _source(cfg, f"{key}.layer_weights")
@@ -151,9 +157,10 @@ def objective(cfg: DictConfig, model: VGG) -> Objective:
         terms[name] = make(entry.term, _source(cfg, f"{key}.term"), **runtime)
         model.check_layers(terms[name].reads, f"{name} layer")
         targets[name] = str(entry.target)
-        if entry.layers is not None and not entry.layers and weights[name] > 0:
+        if entry.layers is not None and not entry.layers and weights[name] != 0:
+            given = "null (the weights' balance)" if entry.weight is None else f"{entry.weight:g}"
             warnings.warn(f"{_source(cfg, f'{key}.layers')} is empty, so the {name} term is left out although "
-                          f"{_source(cfg, f'{key}.weight')}={entry.weight:g}", stacklevel=2)
+                          f"{_source(cfg, f'{key}.weight')}={given}", stacklevel=2)
     goal = Objective(terms, weights, targets)
     if not goal.layers:
         raise StyleLabError("no content and no style layers: there is nothing to optimise")
@@ -266,4 +273,5 @@ def build(cfg: DictConfig, choices: dict[str, str] | None = None) -> Parts:
         watch=Watch(int(cfg.log.every), int(cfg.log.image_every), bool(cfg.log.progress), int(cfg.save_every)),
         # the options chosen first, so a mismatch is named as the user chose it (optimizer='lbfgs', not its class)
         settings={**chosen, **config.settings(cfg)},
+        weight_keys={name: _source(cfg, f"loss.terms.{name}.weight") for name in cfg.loss.terms},
     )

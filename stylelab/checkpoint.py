@@ -36,6 +36,7 @@ class LoopState:
     previous_loss: float = math.inf  # the last total, for tolerance_change
     seconds: float = 0.0  # optimisation time so far, over all the runs that led here
     level: int = 0  # coarse to fine: the level this state belongs to
+    weights: dict = field(default_factory=dict)  # term weights the run set itself (loss.beta null: the balance)
 
 
 def fingerprint(settings: dict, content: torch.Tensor, style, masks=None) -> dict:
@@ -82,6 +83,7 @@ def save(path: Path, image: torch.Tensor, state: LoopState, fingerprint: dict) -
         "previous_loss": state.previous_loss,
         "seconds": state.seconds,
         "level": state.level,
+        "weights": dict(state.weights),
         "rng": {
             "cpu": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
@@ -119,7 +121,7 @@ def load(run_dir: Path, expected: dict) -> Checkpoint:
     if image.dim() != 4 or tuple(image.shape[:2]) != (1, 3):
         raise StyleLabError(f"cannot resume from '{path}': its image is {tuple(image.shape)}, not (1, 3, H, W)")
     state = LoopState(payload["step"], payload["optimizer"], payload["previous_loss"], payload["seconds"],
-                      int(payload.get("level", 0)))
+                      int(payload.get("level", 0)), dict(payload.get("weights", {})))
     return Checkpoint(image, state, payload["rng"], path)
 
 

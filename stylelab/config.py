@@ -155,7 +155,8 @@ class TermEntry:
     """One term of the objective: what computes it, how much it weighs, what it reads and compares against."""
 
     term: Any = _help("the term's class and options (_target_: ...), e.g. ${loss.style}")
-    weight: float = _help("its weight in the total (alpha, beta, ...)")
+    weight: Optional[float] = _help("its weight in the total (alpha, beta, ...); a style term's may be null: the "
+                                    "weights' own balance")
     layers: Optional[List[str]] = _help("the layers it reads (null: a term of the image itself)", None)
     layer_weights: Optional[List[float]] = _help("w_l per layer (null: equal, summing to 1)", None)
     target: choice(Target) = _help("what it compares against: content | style | none", choice(Target)("none"))
@@ -169,7 +170,7 @@ class LossConfig:
     style_layers: List[str] = _help("the style term's layers")
     style_weights: Optional[List[float]] = _help("their weights w_l (null: equal, summing to 1)", None)
     alpha: float = _help("the content term's weight")
-    beta: float = _help("the style term's weight")
+    beta: Optional[float] = _help("the style term's weight (null: the balance the weights call for)")
     tv_weight: float = _help("the total-variation term's weight")
     laplacian_weight: float = _help("the Laplacian term's weight (Li et al. 2017; 0: off)")
     # the classes of the terms: the options of the groups loss/content, loss/style, loss/tv, loss/laplacian

@@ -83,7 +83,8 @@ def run(parts: Parts, folder: Path | None = None, *, pictures: dict | None = Non
     torch.manual_seed(parts.seed)
     read = levels.read(parts.inputs, parts.colour, pictures)
     watch = parts.watch
-    network = parts.model.features(parts.objective.layers, device=device, seed=parts.seed, progress=watch.progress)
+    weights = parts.model.load(seed=parts.seed, progress=watch.progress)
+    network = parts.model.extractor(parts.objective.layers, weights, device)
     fingerprint = checkpoint.fingerprint(parts.settings, read.original, read.styles, read.masks)
     start = None
     if resume:
@@ -109,6 +110,9 @@ def run(parts: Parts, folder: Path | None = None, *, pictures: dict | None = Non
 
     # ---- the levels, and their steps
     state = start.state if start else LoopState()
+    # term weights left to the network's balance (loss.beta null): from the checkpoint, or set at level 0
+    balanced = dict(state.weights)
+    objective.weights.update(balanced)
     x: torch.Tensor | None = None  # the image being optimised, (1, 3, h, w)
     stopped = diverged = final = last_good = None
     interrupted, whole, evaluations, skipped, step = False, True, 0, 0, state.step
@@ -125,6 +129,8 @@ def run(parts: Parts, folder: Path | None = None, *, pictures: dict | None = Non
                 features = fast(network, parts) if k > 0 else network
                 images_k = levels.prepare(level, read, features, objective, parts.model, parts.inputs, device)
                 features = fast(network, parts)
+                if None in objective.weights.values():  # level 0, before the first step
+                    balanced = balance(objective, weights.balance, features, images_k.content)
                 if resuming:
                     x = start.image.to(device)
                 elif x is None:
@@ -152,7 +158,7 @@ def run(parts: Parts, folder: Path | None = None, *, pictures: dict | None = Non
                             raise _Diverged(f"the loss became {total} at step {step}")
                         # what a checkpoint holds now, before the update changes it: kept if the next diverges
                         last_good = (x.detach().clone(), LoopState(step, _snapshot(opt.state_dict()), previous,
-                                                                   seconds + time.perf_counter() - clock, k))
+                                                                   seconds + time.perf_counter() - clock, k, balanced))
                     evaluation.total.backward()
                     this_step.append(evaluation.detached())
                     return evaluation.total
@@ -179,7 +185,7 @@ def run(parts: Parts, folder: Path | None = None, *, pictures: dict | None = Non
                     if folder is not None and parts.checkpoint_every > 0 and step % parts.checkpoint_every == 0:
                         elapsed = seconds + time.perf_counter() - clock
                         checkpoint.save(folder / checkpoint.FILE, x.detach(),
-                                        LoopState(step, opt.state_dict(), previous, elapsed, k), fingerprint)
+                                        LoopState(step, opt.state_dict(), previous, elapsed, k, balanced), fingerprint)
 
                 # the level's end: the losses of its last image, at its size
                 with torch.no_grad():
@@ -189,7 +195,7 @@ def run(parts: Parts, folder: Path | None = None, *, pictures: dict | None = Non
                     raise _Diverged(f"the loss became {float(final.total)} at step {step}")
                 for w in watchers:
                     w.on_level_end(k, level, step, final, x.detach())
-                state = LoopState(step, opt.state_dict(), previous, seconds + time.perf_counter() - clock, k)
+                state = LoopState(step, opt.state_dict(), previous, seconds + time.perf_counter() - clock, k, balanced)
                 if interrupted or k == len(ladder) - 1:
                     break
                 if stopped:  # a tolerance ended this level early: the finer ones still have their steps
@@ -212,7 +218,10 @@ def run(parts: Parts, folder: Path | None = None, *, pictures: dict | None = Non
     seconds = seconds + time.perf_counter() - clock
 
     # ---- the picture, and what the run leaves in its folder
-    state = LoopState(state.step, state.optimizer, state.previous_loss, seconds, state.level) if state and whole else None
+    if state and whole:
+        state = LoopState(state.step, state.optimizer, state.previous_loss, seconds, state.level, balanced)
+    else:
+        state = None
     picture = parts.colour.finish(x.detach(), images.resize_to(read.original, x.shape[-2:])[None].to(x.device))
     per_step = seconds / max(step - skipped, 1)  # the steps a level skipped took no time
     result = RunResult(picture, step, None if diverged else final, seconds, stopped, interrupted, evaluations, state,
@@ -224,10 +233,11 @@ def run(parts: Parts, folder: Path | None = None, *, pictures: dict | None = Non
             result.final_path = images.save_image(picture, folder / "final.png")
         if picture is not x:  # a colour control made the picture from the optimised image
             tb.writer.add_image("image/final", picture[0].detach().clamp(0, 1), step)
+        shown = {**parts.settings, **{parts.weight_keys.get(name, name): w for name, w in balanced.items()}}
         if diverged:
-            tb.failed(parts.settings, diverged, varying)
+            tb.failed(shown, diverged, varying)
         else:
-            tb.hparams(parts.settings, final, step, {"summary/seconds_per_step": per_step}, varying)
+            tb.hparams(shown, final, step, {"summary/seconds_per_step": per_step}, varying)
         tb.close()
     for w in observers:
         w.close()
@@ -237,6 +247,22 @@ def run(parts: Parts, folder: Path | None = None, *, pictures: dict | None = Non
         raise Diverged(f"{diverged}: the optimisation diverged (a smaller optimizer.lr or loss weights may help)"
                        f"{kept}", result)
     return result
+
+
+def balance(objective, balance, features, content: torch.Tensor) -> dict[str, float]:
+    """The weights of the style terms left null, as the network's weights call for (formats.Balance): a fixed
+    beta, or beta = ratio * content(0) / style(0) from this level's targets (their values at all-zero responses,
+    the weighted content terms' summed)."""
+    with torch.no_grad():
+        at_zero = objective.at_zero(features(content), content)
+    content_at_zero = sum(objective.weights[name] * value for name, value in at_zero.items()
+                          if objective.targets[name] == "content" and objective.weights[name])
+    out = {name: balance.weight(content_at_zero, at_zero[name])
+           for name, weight in objective.weights.items() if weight is None}
+    objective.weights.update(out)
+    if balance.beta is None:
+        log.info(", ".join(f"the {name} weight is {w:.4g}" for name, w in out.items()) + f" ({balance.source})")
+    return out
 
 
 def fast(network, parts: Parts):

@@ -46,12 +46,14 @@ class FirstLevel:
         self.parts = build.build(cfg, choices)
         device = backend.resolve_device(self.parts.device)
         read = levels.read(self.parts.inputs, self.parts.colour, pictures)
-        network = self.parts.model.features(self.parts.objective.layers, device=device, seed=self.parts.seed,
-                                            progress=False)
+        self.weights = self.parts.model.load(seed=self.parts.seed, progress=False)
+        network = self.parts.model.extractor(self.parts.objective.layers, self.weights, device)
         self.images = levels.prepare(self.parts.levels[0], read, network, self.parts.objective, self.parts.model,
                                      self.parts.inputs, device)
         self.network = network
         self.features = loop.fast(network, self.parts)
+        if None in self.parts.objective.weights.values():  # the weights' own balance, as the run sets it
+            loop.balance(self.parts.objective, self.weights.balance, self.features, self.images.content)
         self.init = self.parts.init(self.images.content, self.images.styles[0], seed=self.parts.seed)
 
     def losses(self, image=None):

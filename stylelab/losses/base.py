@@ -102,7 +102,8 @@ class Objective(nn.Module):
         if set(terms) != set(weights):
             raise ValueError(f"terms {sorted(terms)} and weights {sorted(weights)} must name the same terms")
         self.terms = nn.ModuleDict(dict(terms))
-        self.weights = {name: float(weights[name]) for name in terms}
+        # a weight of None is set before the first evaluation (the run: the network's own balance)
+        self.weights = {name: None if weights[name] is None else float(weights[name]) for name in terms}
         self.targets = {name: str((targets or {}).get(name, "none")) for name in terms}
         for name, target in self.targets.items():
             if target not in TARGETS:
@@ -117,7 +118,21 @@ class Objective(nn.Module):
         for term in self.terms.values():
             term.start_step(step)
 
+    def at_zero(self, features: dict[str, torch.Tensor], image: torch.Tensor) -> dict[str, float]:
+        """Each term's value (before its weight) for responses and an image that are all zero, as big as these:
+        how large its target is (1/2 sum P^2 for the content, sum A^2 / (4 N^2 M^2) for the Gram style)."""
+        zeros = {name: torch.zeros_like(f) for name, f in {**features, IMAGE: image}.items()}
+        with torch.no_grad():
+            out = {}
+            for name, term in self.terms.items():
+                per_layer = term(zeros)
+                out[name] = float(sum(term.layers[layer] * per_layer[layer] for layer in term.layers))
+        return out
+
     def forward(self, features: dict[str, torch.Tensor], image: torch.Tensor) -> Evaluation:
+        unset = [name for name, weight in self.weights.items() if weight is None]
+        if unset:
+            raise ValueError(f"the weight of term {unset[0]} is not set")
         features = {**features, IMAGE: image}
         zero = image.new_zeros((), dtype=torch.float32)
         total, values, weighted, layers = zero, {}, {}, {}

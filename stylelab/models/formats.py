@@ -67,13 +67,48 @@ MARKER = "stylelab.input"
 
 
 @dataclass(frozen=True)
+class Balance:
+    """The style term's weight a kind of weights calls for when loss.beta is left null (alpha being 1): a fixed
+    beta where a published recipe exists, or the rule beta = ratio * content(0) / style(0), the terms'
+    values for an image whose responses are all zero (the energies of their targets), taken before the first
+    step. Activations on another scale change content(0) and style(0) together, so the rule follows them."""
+
+    beta: float | None = None
+    ratio: float | None = None
+    source: str = ""
+
+    def weight(self, content_at_zero: float, style_at_zero: float) -> float:
+        if self.beta is not None:
+            return self.beta
+        if content_at_zero <= 0 or style_at_zero <= 0:
+            return 1.0  # no content term (a texture): beta only scales the one term there is
+        return self.ratio * content_at_zero / style_at_zero
+
+
+# What each kind of file calls for (README, "What alpha and beta mean").
+BALANCES = {
+    "torchvision": Balance(beta=1.032e9, source="the PyTorch tutorial's weights (content 1, style 1e6) in the "
+                                                "paper's units at 512 px"),
+    "caffe": Balance(ratio=3.0, source="beta * style(0) = 3 * content(0), measured on a trained Caffe-input VGG16"),
+    "matconvnet": Balance(ratio=3.0, source="beta * style(0) = 3 * content(0), as for Caffe's input"),
+}
+PAPER = Balance(beta=1e3, source="the paper's alpha/beta = 1e-3, for its normalised network")
+
+
+@dataclass(frozen=True)
 class Weights:
     """A network's features ("0.weight", ...) and the input they expect; `format` says which kind of file they
-    came from (torchvision | caffe | matconvnet)."""
+    came from (torchvision | caffe | matconvnet), `normalised` whether stylelab-normalize wrote it."""
 
     state: dict[str, torch.Tensor]
     convention: InputConvention
     format: str
+    normalised: bool = False
+
+    @property
+    def balance(self) -> Balance:
+        """The default style weight these weights call for, as their convention is their preprocessing."""
+        return PAPER if self.normalised else BALANCES[self.format]
 
 
 def read_pth(path: Path) -> tuple[dict[str, torch.Tensor], dict | None]:

@@ -106,12 +106,15 @@ class VGG:
         """The weights and the input they expect (downloads torchvision's file on first use)."""
         return load_weights(self.arch, self.weights, format=self.format, seed=seed, progress=progress)
 
+    def extractor(self, layers, weights: Weights, device: str | torch.device = "cpu") -> "VGGFeatures":
+        """The extractor of `layers`: this network cut after the deepest of them, with `weights` (self.load())."""
+        return VGGFeatures(layers, weights.state, arch=self.arch, pooling=self.pooling, convention=weights.convention,
+                           checkpointing=self.checkpointing).to(device)
+
     def features(self, layers, *, device: str | torch.device = "cpu", seed: int = 0,
                  progress: bool = True) -> "VGGFeatures":
-        """The extractor of `layers`: this network cut after the deepest of them, with its weights."""
-        loaded = self.load(seed=seed, progress=progress)
-        return VGGFeatures(layers, loaded.state, arch=self.arch, pooling=self.pooling, convention=loaded.convention,
-                           checkpointing=self.checkpointing).to(device)
+        """extractor() with this model's own weights, loaded."""
+        return self.extractor(layers, self.load(seed=seed, progress=progress), device)
 
 
 # ---------------------------------------------------------------- the extractor

@@ -152,4 +152,4 @@ def load_weights(arch: Arch | str, weights: str, *, format: str = "auto", seed: 
     state, marker = formats.read_pth(path)
     features = features_state_dict(state, str(path), arch)  # a wrong file is named before its format is asked for
     convention, origin = formats.pth_convention(path, format, marker, arch.known)
-    return Weights(features, convention, origin)
+    return Weights(features, convention, origin, normalised=marker is not None)
