@@ -62,6 +62,9 @@ def _masks(specs: list[str], soft: bool, what: str) -> list[torch.Tensor]:
             out.append(masking.read_mask(spec, soft=soft))
         except StyleLabError as exc:
             raise StyleLabError(f"{what}: {exc}") from None
+        if not out[-1].max() > 0:
+            raise StyleLabError(f"{what}: mask {spec} is black everywhere, so its region is empty (a mask is white "
+                                f"where its region is)")
     return out
 
 

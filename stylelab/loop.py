@@ -19,18 +19,19 @@ import logging
 import math
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
 
-from stylelab import backend, checkpoint, levels
+from stylelab import backend, checkpoint, levels, memory
 from stylelab.signals import StopSignals
 from stylelab.build import Parts
 from stylelab.checkpoint import LoopState
-from stylelab.errors import StyleLabError
-from stylelab.io import images
+from stylelab.errors import NotDownloaded, StyleLabError
+from stylelab.io import images, lock, samples
 from stylelab.losses.base import Evaluation
 from stylelab.observers import Observer, Progress, SaveEvery, TensorBoard
 
@@ -76,13 +77,33 @@ def run(parts: Parts, folder: Path | None = None, *, pictures: dict | None = Non
     run between two updates (the command line passes its StopSignals.reason; without it, the run catches
     Ctrl-C itself). varying: the settings the run's sweep varies (HParams shows them first).
     Raises Diverged, after writing the last finite image and its checkpoint, when the loss becomes inf or nan.
+    A run folder is locked while the run works in it (stylelab.io.lock): another process is refused.
     """
+    if folder is None:
+        return _run(parts, None, pictures, resume, start_over, observers, stop, varying)
+    lock.hold(folder)
+    try:
+        return _run(parts, Path(folder), pictures, resume, start_over, observers, stop, varying)
+    finally:
+        lock.release(folder)
+
+
+def _run(parts: Parts, folder: Path | None, pictures, resume, start_over, observers, stop, varying) -> RunResult:
     # ---- inputs and network: build checked every setting; every file is read here, once
+    watch = parts.watch
     device = backend.resolve_device(parts.device)
     backend.configure(device, tf32=parts.tf32)
     torch.manual_seed(parts.seed)
+    # every download first, so that offline the one message names every missing file
+    given = pictures or {}
+    wanted = [*([] if "content" in given else [parts.inputs.content]), *([] if "style" in given else parts.inputs.styles)]
+    missing = samples.fetch_all(wanted, progress=watch.progress) + parts.model.download(progress=watch.progress)
+    if missing:
+        raise NotDownloaded(missing)
     read = levels.read(parts.inputs, parts.colour, pictures)
-    watch = parts.watch
+    tight = memory.for_run(parts, read, device)  # before anything heavy: refused if it cannot fit
+    if tight:
+        warnings.warn(tight, stacklevel=2)
     weights = parts.model.load(seed=parts.seed, progress=watch.progress)
     network = parts.model.extractor(parts.objective.layers, weights, device)
     fingerprint = checkpoint.fingerprint(parts.settings, read.original, read.styles, read.masks)
@@ -232,7 +253,7 @@ def run(parts: Parts, folder: Path | None = None, *, pictures: dict | None = Non
         if state or not diverged:
             result.final_path = images.save_image(picture, folder / "final.png")
         if picture is not x:  # a colour control made the picture from the optimised image
-            tb.writer.add_image("image/final", picture[0].detach().clamp(0, 1), step)
+            tb.final(step, picture)
         shown = {**parts.settings, **{parts.weight_keys.get(name, name): w for name, w in balanced.items()}}
         if diverged:
             tb.failed(shown, diverged, varying)
@@ -242,10 +263,10 @@ def run(parts: Parts, folder: Path | None = None, *, pictures: dict | None = Non
     for w in observers:
         w.close()
     if diverged:
-        kept = f"; {'final.png and ' if folder else ''}the checkpoint hold step {step}, the last finite image" \
+        kept = f"; final.png and {checkpoint.FILE} hold step {step}, the last image whose loss was finite" \
             if state and folder else ""
-        raise Diverged(f"{diverged}: the optimisation diverged (a smaller optimizer.lr or loss weights may help)"
-                       f"{kept}", result)
+        raise Diverged(f"{diverged}, so the optimisation diverged (a smaller optimizer.lr or smaller loss weights may "
+                       f"help){kept}", result)
     return result
 
 

@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
 import torch
 from tqdm import tqdm
 
+from stylelab.errors import StyleLabError
 from stylelab.io import images
+from stylelab.io.atomic import read_reason
 from stylelab.losses.base import Evaluation
 
 EVENTS_DIR = "tb"  # a run's TensorBoard events, in its folder
@@ -87,18 +90,28 @@ class TensorBoard(Observer):
         if self._writer is None:
             from torch.utils.tensorboard import SummaryWriter  # tensorboard is only needed when logging
 
-            self._writer = SummaryWriter(str(self.logdir), purge_step=self.purge_step)
+            with self.io():
+                self._writer = SummaryWriter(str(self.logdir), purge_step=self.purge_step)
         return self._writer
+
+    @contextlib.contextmanager
+    def io(self):
+        """A failed write (a full disk) as one sentence; TensorBoard's writer thread hands its error on to here."""
+        try:
+            yield
+        except OSError as exc:
+            raise StyleLabError(f"cannot write TensorBoard's events into '{self.logdir}': {read_reason(exc)}") from None
 
     def on_level(self, k: int, level, images, step: int) -> None:
         self._shown = None
         self._first = step if step == level.first else None  # a resumed run logged the level's start before
         if self._first is None:
             return
-        self.writer.add_scalar("level/size", level.size, step)
-        self.writer.add_image("image/content", images.content[0].clamp(0, 1), step)
-        for i, style in enumerate(images.styles):
-            self.writer.add_image("image/style" if i == 0 else f"image/style_{i + 1}", style[0].clamp(0, 1), step)
+        with self.io():
+            self.writer.add_scalar("level/size", level.size, step)
+            self.writer.add_image("image/content", images.content[0].clamp(0, 1), step)
+            for i, style in enumerate(images.styles):
+                self.writer.add_image("image/style" if i == 0 else f"image/style_{i + 1}", style[0].clamp(0, 1), step)
 
     def on_losses(self, step: int, evaluation: Evaluation) -> None:
         if _due(step, self.every, self.steps) or step == self._first:
@@ -113,13 +126,19 @@ class TensorBoard(Observer):
         if self._shown != step:
             self._image(step, image)
 
-    def _image(self, step: int, image: torch.Tensor) -> None:
-        self.writer.add_image("image/generated", image[0].clamp(0, 1), step)
+    def _image(self, step: int, image: torch.Tensor, tag: str = "image/generated") -> None:
+        with self.io():
+            self.writer.add_image(tag, image[0].detach().clamp(0, 1), step)
         self._shown = step
 
     def _scalars(self, step: int, evaluation: Evaluation) -> None:
-        for tag, value in evaluation.scalars().items():
-            self.writer.add_scalar(tag, value, step)
+        with self.io():
+            for tag, value in evaluation.scalars().items():
+                self.writer.add_scalar(tag, value, step)
+
+    def final(self, step: int, picture: torch.Tensor) -> None:
+        """The picture written, when a colour control made it from the optimised image."""
+        self._image(step, picture, "image/final")
 
     def hparams(self, settings: dict, final: Evaluation, step: int, extra_metrics: dict[str, float] | None = None,
                 varying: set[str] = frozenset()) -> None:
@@ -132,12 +151,14 @@ class TensorBoard(Observer):
         metrics.update(extra_metrics or {})
         # "summary/..." sorts after "loss/..." in TensorBoard, so the one-point metric cards come last
         self._session(hparams(settings), metrics, "STATUS_SUCCESS", varying)
-        for tag, value in metrics.items():
-            self.writer.add_scalar(tag, value, step)
+        with self.io():
+            for tag, value in metrics.items():
+                self.writer.add_scalar(tag, value, step)
 
     def failed(self, settings: dict, reason: str, varying: set[str] = frozenset()) -> None:
         """A run that failed: the reason as text, and its settings in the HParams tab with status failure."""
-        self.writer.add_text("error", reason)
+        with self.io():
+            self.writer.add_text("error", reason)
         self._session(hparams(settings), {}, "STATUS_FAILURE", varying)
 
     def _session(self, hparams: dict, metrics: dict, status: str, varying: set[str]) -> None:
@@ -156,12 +177,14 @@ class TensorBoard(Observer):
             else:
                 data.session_end_info.status = Status.Value(status)
             summary.value[0].metadata.plugin_data.content = data.SerializeToString()
-        for summary in (experiment, start, end):
-            self.writer.file_writer.add_summary(summary)
+        with self.io():
+            for summary in (experiment, start, end):
+                self.writer.file_writer.add_summary(summary)
 
     def close(self) -> None:
         if self._writer is not None:
-            self._writer.close()
+            with self.io():
+                self._writer.close()
 
 
 class Progress(Observer):

@@ -9,6 +9,7 @@ is one); the attributes below are optional and read with their defaults by the l
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
@@ -17,6 +18,8 @@ from stylelab.errors import StyleLabError
 
 
 def _check(name: str, value: float, low: float, strict: bool) -> None:
+    if not math.isfinite(value):
+        raise StyleLabError(f"optimizer.{name} must be a finite number, not {value}")
     if not (value > low if strict else value >= low):
         raise StyleLabError(f"optimizer.{name} must be {'>' if strict else '>='} {low:g}, not {value}")
 

@@ -60,10 +60,12 @@ def compose(*overrides: str, **values: Any) -> DictConfig:
     return compose_with_choices(*overrides, **values)[0]
 
 
-def compose_with_choices(*overrides: str, raw: bool = False, **values: Any) -> tuple[DictConfig, dict[str, str]]:
+def compose_with_choices(*overrides: str, raw: bool = False, hydra: bool = False,
+                         **values: Any) -> tuple[DictConfig, dict[str, str]]:
     """compose(), and which option each config group took ({"loss/style": "gram", "optimizer": "lbfgs", ...}).
 
-    A mistake in the overrides is a StyleLabError of one sentence (raw: Hydra's own exception).
+    A mistake in the overrides is a StyleLabError of one sentence (raw: Hydra's own exception). hydra: keep
+    Hydra's own node (its folders, launcher, ...) in the config.
     """
     overrides = [*overrides, *(f"{key}={_group_or_value(value)}" for key, value in values.items())]
     if GlobalHydra.instance().is_initialized():
@@ -78,9 +80,11 @@ def compose_with_choices(*overrides: str, raw: bool = False, **values: Any) -> t
     choices = {group: option for group, option in cfg.hydra.runtime.choices.items() if not group.startswith("hydra")}
     added = unknown_additions(overrides, choices)
     if added and not raw:
-        raise StyleLabError(f"no setting {added}{_suggest(added, known_keys(overrides))}")
-    with open_dict(cfg):
-        del cfg["hydra"]
+        others = [o for o in overrides if o.partition("=")[0].lstrip("+") != added]
+        raise StyleLabError(f"no setting {added}{_suggest(added, known_keys(others))}")
+    if not hydra:
+        with open_dict(cfg):
+            del cfg["hydra"]
     return cfg, dict(choices)
 
 

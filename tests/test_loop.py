@@ -154,8 +154,8 @@ def test_a_diverging_loss_stops_at_once_and_keeps_the_last_finite_image(tmp_path
     with pytest.raises(Diverged) as err:
         run(p, tmp_path, pictures=PICTURES, stop=lambda: None)
     message = str(err.value)
-    assert message.startswith("the loss became ") and " at step 1: the optimisation diverged" in message
-    assert "final.png and the checkpoint hold step 0, the last finite image" in message
+    assert message.startswith("the loss became ") and " at step 1, so the optimisation diverged" in message
+    assert "final.png and checkpoint.pt hold step 0, the last image whose loss was finite" in message
     start = inits.noise(PICTURES["content"][None], None, seed=0)
     assert torch.equal(err.value.result.image, start) and err.value.result.steps_done == 0
     saved = torch.load(tmp_path / "checkpoint.pt", weights_only=True)

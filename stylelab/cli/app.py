@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import sys
@@ -21,16 +22,18 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from stylelab import build, config, loop
+from stylelab import build, checkpoint, config, loop
 from stylelab.cli import argv as command_line
 from stylelab.cli import resume, sweep
 from stylelab.cli.common import EXIT_USER_ERROR, fail, setup
 from stylelab.cli.help import groups_help, settings_help
 from stylelab.errors import StyleLabError
-from stylelab.io.atomic import write_atomic
+from stylelab.io import lock
+from stylelab.io.atomic import check_folder, write_atomic
 from stylelab.loop import Diverged
 from stylelab.observers import TensorBoard
-from stylelab.signals import STOP, exit_code
+from stylelab.overrides import compose_with_choices
+from stylelab.signals import NAMES, STOP, exit_code
 from stylelab.sweeps import read
 
 # the resolvers configs/hydra/default.yaml uses: folder names of a sweep's jobs, a resumed run's folder, --help
@@ -41,10 +44,11 @@ OmegaConf.register_new_resolver("stylelab_settings", settings_help, replace=True
 
 
 def _clean_failed_run(run_dir: Path, record: Path) -> None:
-    """After a user error, remove what Hydra wrote for this attempt: the whole run folder if it holds nothing
-    else, or this attempt's record (a refused resume's .hydra/resumed-<time>) from a folder it resumed."""
-    ours = [p for p in run_dir.iterdir() if p.name != ".hydra" and p.suffix != ".log"] if run_dir.is_dir() else []
-    if not ours:
+    """After a user error, remove what this attempt wrote: the whole run folder unless it holds a result (a
+    checkpoint, a picture), or only this attempt's record (a refused resume's .hydra/resumed-<time>)."""
+    results = [p for p in (run_dir.iterdir() if run_dir.is_dir() else ())
+               if p.name in (checkpoint.FILE, "final.png") or p.name.startswith("step_")]
+    if not results and not record.name.startswith("resumed-"):
         shutil.rmtree(run_dir, ignore_errors=True)
     elif record.name.startswith("resumed-"):
         shutil.rmtree(record, ignore_errors=True)
@@ -101,8 +105,11 @@ def app(cfg: DictConfig) -> None:
     run_dir = Path(hydra_cfg.runtime.output_dir)
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
     STOP.install()  # a sweep's job in a process of its own (joblib, SLURM) takes the signals over there
-    if sweeping and STOP.caught:
+    if STOP.caught and sweeping:
         _end_of_sweep_by_signal(hydra_cfg)  # stopped before this job began: it and the rest do not start
+    if STOP.caught:  # while Hydra made the folder: take back what it wrote
+        _clean_failed_run(run_dir, run_dir / str(hydra_cfg.output_subdir))
+        _stopped_before_the_run()
     choices = {group: option for group, option in hydra_cfg.runtime.choices.items() if not group.startswith("hydra")}
     varying = _varying(hydra_cfg) if sweeping else set()
     try:
@@ -158,6 +165,37 @@ def app(cfg: DictConfig) -> None:
         sys.exit(exit_code(STOP.caught))
 
 
+def _stopped_before_the_run() -> None:
+    print(f"stylelab: {NAMES[STOP.caught]} before the run began; nothing was kept", file=sys.stderr, flush=True)
+    sys.exit(exit_code(STOP.caught))
+
+
+def _bytes_written(cfg: DictConfig) -> int:
+    """About what a run of `cfg` writes at most: final.png, TensorBoard's images, checkpoint.pt (when every N
+    steps), uncompressed, at the longest side squared."""
+    size = max(cfg.schedule.sizes or [cfg.image.size])
+    steps = sum(cfg.schedule.steps or [cfg.steps])
+    image = 3 * size * size  # bytes of an 8-bit RGB picture
+    pictures = 1 + steps // max(cfg.log.image_every, 1) + 4 * len(cfg.schedule.sizes or [0])
+    history = int(cfg.optimizer.get("history_size", 1))  # L-BFGS keeps two images per step of its history
+    checkpoint_bytes = (2 * history + 2) * 4 * image if cfg.checkpoint_every else 0
+    return image * pictures + checkpoint_bytes
+
+
+def _check_folders(line: command_line.CommandLine) -> None:
+    """Before Hydra writes anything: the run's (or sweep's) folder can be made and has room; a resumed run
+    folder is a run's, and this process holds its lock."""
+    found = resume.resume_value(line)
+    if found and found[1] is not None:
+        resume.check_run_folder(found[1])
+        lock.hold(found[1])
+        return
+    first = command_line.jobs_of(line.overrides)[0] if line.overrides else []  # a sweep's first job: its folders
+    cfg, _ = compose_with_choices(*first, *command_line.search_path(line.config_dir, line.overrides), hydra=True)
+    folder = cfg.hydra.sweep.dir if line.multirun else cfg.hydra.run.dir
+    check_folder(folder, _bytes_written(cfg), "sweep folder" if line.multirun else "run folder")
+
+
 def main() -> None:
     """`stylelab`: the command line checked, then Hydra's app (stylelab.cli.main takes the signals over first)."""
     setup("stylelab")
@@ -165,15 +203,18 @@ def main() -> None:
         line = command_line.prepare(sys.argv[1:])
         argv = line.for_hydra()
         found = resume.resume_value(line) if line.runs else None
-        if found and found[1] is not None:
-            resumed = resume.sweep_resumed(line, found[1], found[0])
-            if resumed is not None:
-                argv, pending, total = resumed
-                if not argv:
-                    print(f"stylelab: every job of {found[1]} is done; nothing to resume", flush=True)
-                    sys.exit(0)
-                print(f"stylelab: resuming {pending} of the {total} jobs of {found[1]}", flush=True)
+        resumed = resume.sweep_resumed(line, found[1], found[0]) if found and found[1] is not None else None
+        if resumed is not None:
+            argv, pending, total = resumed
+            if not argv:
+                print(f"stylelab: every job of {found[1]} is done; nothing to resume", flush=True)
+                sys.exit(0)
+            print(f"stylelab: resuming {pending} of the {total} jobs of {found[1]}", flush=True)
+        elif line.runs and os.environ.get("HYDRA_FULL_ERROR") != "1":
+            _check_folders(line)
     except StyleLabError as exc:
         fail("stylelab", str(exc))
+    if STOP.caught:  # a signal while torch and Hydra were loading: nothing has been written
+        _stopped_before_the_run()
     sys.argv = [sys.argv[0], *argv]
     app()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import warnings
 from typing import Callable
 
@@ -25,6 +26,15 @@ def setup(prog: str) -> None:
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logger.propagate = False  # Hydra's job log has its own format; these lines are for the user
+    threading.excepthook = _quiet_writer_threads
+
+
+def _quiet_writer_threads(args) -> None:
+    """TensorBoard's writer thread hands an OSError (a full disk) on to the run, which says it in one sentence;
+    its own traceback would be a second report of it."""
+    if isinstance(args.exc_value, OSError) and type(args.thread).__module__.startswith("tensorboard."):
+        return
+    threading.__excepthook__(args)
 
 
 def fail(prog: str, message: str, code: int = EXIT_USER_ERROR) -> None:

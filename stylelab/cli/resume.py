@@ -61,6 +61,18 @@ def resumed_config(cfg: DictConfig, choices: dict[str, str], overrides: list[str
     return saved, saved_choices, start_over
 
 
+def check_run_folder(folder: Path) -> None:
+    """A folder resume= can go on in: a run's (its .hydra/ record or its checkpoint), refused otherwise without
+    anything written into it."""
+    if not folder.exists():
+        raise StyleLabError(f"no such run folder '{folder}': resume= takes the folder of a run or of a sweep")
+    if not folder.is_dir():
+        raise StyleLabError(f"'{folder}' is a file, not a run folder")
+    if not ((folder / ".hydra" / "config.yaml").is_file() or (folder / checkpoint.FILE).is_file()):
+        raise StyleLabError(f"'{folder}' is not a stylelab run folder (it has no .hydra/config.yaml and no "
+                            f"{checkpoint.FILE}); nothing was written into it")
+
+
 def resume_value(line: CommandLine) -> tuple[int, Path | None] | None:
     """Where the last `resume=` override is in argv, and the folder it names (None for resume=null)."""
     found = [i for i in line.where if line.argv[i].startswith("resume=")]

@@ -18,6 +18,7 @@ the content and style images it sees) and finish() (after it: the picture that i
 
 from __future__ import annotations
 
+import math
 from typing import Literal, get_args
 
 import torch
@@ -140,6 +141,8 @@ class Match(Colour):
     def __init__(self, method: Method = "pca", eps: float = 1e-5):
         if method not in METHODS:
             raise StyleLabError(f"colour.method must be one of {', '.join(METHODS)}, not {method!r}")
+        if not math.isfinite(eps):
+            raise StyleLabError(f"colour.eps must be a finite number, not {eps}")
         if not eps >= 0:
             raise StyleLabError(f"colour.eps must be >= 0, not {eps}")
         self.method, self.eps = str(method), float(eps)

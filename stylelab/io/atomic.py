@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -52,6 +54,8 @@ def _remove_quietly(path: Path) -> None:
 
 def read_reason(exc: BaseException) -> str:
     """A short, path-free explanation of why a file could not be read."""
+    if isinstance(exc, FileNotFoundError) and exc.filename and Path(exc.filename).parent.is_dir():
+        return "the system refuses it"  # a folder that exists but takes no new entries, such as /proc
     if isinstance(exc, FileNotFoundError):
         return "no such file"
     if isinstance(exc, IsADirectoryError):
@@ -60,5 +64,32 @@ def read_reason(exc: BaseException) -> str:
         return "permission denied"
     if isinstance(exc, Image.UnidentifiedImageError):
         return "not an image format Pillow recognises"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror[0].lower() + exc.strerror[1:]  # "no space left on device", without the path
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+def check_folder(folder: str | os.PathLike, needed: int = 0, what: str = "run folder") -> None:
+    """That `folder` can be made and written into, with `needed` bytes free on its disk; a StyleLabError that
+    names the folder and the reason otherwise. Tried with a probe folder next to it, removed at once."""
+    folder = Path(folder).absolute()
+    ancestor = folder
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        where = "it is" if ancestor == folder else f"'{ancestor}' is"
+        raise StyleLabError(f"cannot make the {what} '{folder}': {where} a file, not a folder")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".stylelab-probe-", dir=ancestor))
+    except OSError as exc:
+        where = "" if ancestor == folder else f"no folder can be made in '{ancestor}': "
+        raise StyleLabError(f"cannot make the {what} '{folder}': {where}{read_reason(exc)}") from None
+    free = shutil.disk_usage(ancestor).free
+    if free < needed:
+        raise StyleLabError(f"cannot run in '{folder}': its disk has {_mb(free)} free, and the run writes about "
+                            f"{_mb(needed)} (final.png, TensorBoard, checkpoint.pt)")
+
+
+def _mb(n: float) -> str:
+    return f"{n / 1e6:.1f} MB" if n < 10e6 else f"{n / 1e6:.0f} MB"

@@ -17,7 +17,7 @@ from urllib.error import HTTPError, URLError
 
 import torch.hub
 
-from stylelab.errors import StyleLabError
+from stylelab.errors import Download, NotDownloaded, StyleLabError
 from stylelab.io.atomic import read_reason
 
 # A stalled server must not hang a run forever; torch.hub's urlopen has no timeout of its own.
@@ -155,6 +155,18 @@ def _sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def fetch_all(specs, *, progress: bool = True) -> list[Download]:
+    """Every sample among `specs` (names or paths) fetched now; the ones that could not be downloaded."""
+    missing = []
+    for spec in dict.fromkeys(specs):
+        if isinstance(spec, str) and spec in SAMPLES:
+            try:
+                fetch_sample(SAMPLES[spec], progress=progress)
+            except NotDownloaded as exc:
+                missing += exc.downloads
+    return missing
+
+
 def _download(sample: SampleImage, dst: Path, progress: bool) -> None:
     try:
         with _socket_timeout(_DOWNLOAD_TIMEOUT_S):
@@ -162,10 +174,7 @@ def _download(sample: SampleImage, dst: Path, progress: bool) -> None:
                 sample.url, str(dst), hash_prefix=sample.sha256, progress=progress
             )
     except (OSError, http.client.HTTPException) as exc:
-        raise StyleLabError(
-            f"could not download {sample.name} from {sample.url} ({_network_reason(exc)}); "
-            f"put the file {sample.file} (sha256 {sample.sha256[:12]}...) into {dst.parent}"
-        ) from None
+        raise NotDownloaded([Download(sample.file, sample.url, dst.parent, sample.sha256, network_reason(exc))]) from None
     except RuntimeError:
         # torch.hub raises RuntimeError on a hash mismatch and has already deleted the file.
         raise StyleLabError(
@@ -184,7 +193,8 @@ def _socket_timeout(seconds: float) -> Iterator[None]:
         socket.setdefaulttimeout(previous)
 
 
-def _network_reason(exc: BaseException) -> str:
+def network_reason(exc: BaseException) -> str:
+    """Why a download failed, in a few words."""
     if isinstance(exc, HTTPError):
         return f"HTTP {exc.code} {exc.reason}"
     if isinstance(exc, URLError):

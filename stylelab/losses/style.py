@@ -255,6 +255,8 @@ class W2Loss(StyleLoss):
 
     def __init__(self, layers: Mapping[str, float], eps: float = 0.0):
         super().__init__(layers)
+        if not math.isfinite(eps):
+            raise StyleLabError(f"loss.style.eps must be a finite number, not {eps}")
         if not eps >= 0:
             raise StyleLabError(f"loss.style.eps must be >= 0, not {eps}")
         self.eps = float(eps)

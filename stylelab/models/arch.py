@@ -15,7 +15,7 @@ from torchvision.models.vgg import make_layers
 
 Pooling = Literal["avg", "max"]  # model.pooling: avg replaces every max pool, as in the paper
 POOLINGS: tuple[str, ...] = get_args(Pooling)
-_CHANNELS = (64, 128, 256, 512, 512)  # filters of the five blocks, the same in every VGG
+CHANNELS = (64, 128, 256, 512, 512)  # filters of the five blocks, the same in every VGG
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def layer_table(arch: Arch) -> dict[str, int]:
 def skeleton(arch: Arch) -> nn.Sequential:
     """torchvision's `features` of this network with no weights loaded (the classifier is never built)."""
     cfg: list[int | str] = []
-    for convs, channels in zip(arch.blocks, _CHANNELS):
+    for convs, channels in zip(arch.blocks, CHANNELS):
         cfg += [channels] * convs + ["M"]
     return make_layers(cfg, batch_norm=False)
 

@@ -16,11 +16,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torch.utils.checkpoint
 
-from stylelab.errors import StyleLabError
+from stylelab.errors import Download, StyleLabError
 from stylelab.models import formats
-from stylelab.models.arch import ARCHS, POOLINGS, Arch, Pooling, arch_of, layer_table, skeleton
+from stylelab.models.arch import ARCHS, CHANNELS, POOLINGS, Arch, Pooling, arch_of, layer_table, skeleton
 from stylelab.models.formats import TORCHVISION, Format, InputConvention, Weights
-from stylelab.models.weights import imagenet_cache_file, load_weights
+from stylelab.models.weights import download_imagenet, imagenet_cache_file, load_weights
 
 # ---------------------------------------------------------------- the model a config builds
 
@@ -74,6 +74,16 @@ class VGG:
         self.check_layers([layer])
         return [name[:4] for name in self.layers[: self._index[layer] + 1] if name.startswith(("conv", "pool"))]
 
+    def profile(self, layers) -> list[tuple[str, int, int]]:
+        """(layer, channels, pools before it) up to the deepest of `layers`: what the memory estimate adds up."""
+        deepest = self.layers.index(self.deepest(layers))
+        out, pools = [], 0
+        for name in self.layers[: deepest + 1]:
+            block = int(name[4]) - 1  # conv3_2, relu3_2, pool3: block 3
+            out.append((name, CHANNELS[block], pools + (1 if name.startswith("pool") else 0)))
+            pools += name.startswith("pool")
+        return out
+
     def propagate_guide(self, mask: torch.Tensor, layer: str, how: str = "simple") -> torch.Tensor:
         """A mask (1, 1, H, W) on the image's grid -> on `layer`'s grid (Gatys et al. 2017, sec. 4).
 
@@ -105,6 +115,11 @@ class VGG:
     def load(self, *, seed: int = 0, progress: bool = True) -> Weights:
         """The weights and the input they expect (downloads torchvision's file on first use)."""
         return load_weights(self.arch, self.weights, format=self.format, seed=seed, progress=progress)
+
+    def download(self, *, progress: bool = True) -> list[Download]:
+        """torchvision's file fetched into its cache now, if it is the one used and is not there yet; what could
+        not be downloaded (stylelab.errors.Download)."""
+        return download_imagenet(self.arch, progress) if self.weights == "imagenet" else []
 
     def extractor(self, layers, weights: Weights, device: str | torch.device = "cpu") -> "VGGFeatures":
         """The extractor of `layers`: this network cut after the deepest of them, with `weights` (self.load())."""

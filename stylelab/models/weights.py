@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from stylelab.errors import StyleLabError
+from stylelab.errors import Download, NotDownloaded, StyleLabError
+from stylelab.io.samples import network_reason
 from stylelab.models import formats
 from stylelab.models.arch import ARCHS, Arch, arch_of, layer_table, skeleton
 from stylelab.models.formats import TORCHVISION, InputConvention, Weights
@@ -55,11 +56,22 @@ def _imagenet_state_dict(arch: Arch, progress: bool) -> dict[str, torch.Tensor]:
         if target.exists():
             raise StyleLabError(f"the cached {arch.title} weights {target} cannot be read ({exc}); delete it to "
                                 f"re-download") from None
-        raise StyleLabError(
-            f"could not download the ImageNet {arch.title} weights from {arch.imagenet.url} "
-            f"({type(exc).__name__}); put the file {target.name} into {target.parent} "
-            f"(or set TORCH_HOME), or use model.weights=<path to a .pth>"
-        ) from None
+        prefix = target.stem.rsplit("-", 1)[-1]  # torch.hub's names end in the first digits of the sha256
+        raise NotDownloaded([Download(target.name, arch.imagenet.url, target.parent, prefix,
+                                      network_reason(exc))]) from None
+
+
+def download_imagenet(arch: Arch | str, progress: bool = True) -> list[Download]:
+    """torchvision's ImageNet file of `arch` fetched into its cache now, if it is not there yet; what could not
+    be downloaded, so that a run names every missing file at once."""
+    arch = arch_of(arch)
+    if imagenet_cache_file(arch).exists():
+        return []
+    try:
+        _imagenet_state_dict(arch, progress)
+    except NotDownloaded as exc:
+        return exc.downloads
+    return []
 
 
 def _matconvnet_state_dict(arch: Arch, path: Path) -> tuple[dict[str, torch.Tensor], InputConvention]:
