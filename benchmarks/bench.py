@@ -12,7 +12,7 @@ over --rounds rounds (figures are medians), so a slow spell of a shared machine 
 --against DIR times the same cases with the stylelab checkout in DIR (its own benchmarks/bench.py --case,
 gram only) in the same rounds: "before" rows. Random weights (the cost does not depend on the values) and
 generated images at the exact size; logging at the CLI's default cadence (TensorBoard scalars every 10
-steps, image every 50) into a temporary folder.
+steps, image every 50) into a temporary run folder, through api.run, the command's own code path.
 """
 
 from __future__ import annotations
@@ -45,47 +45,47 @@ def _time(fn, n: int) -> float:
 
 def run_case(size: int, optimizer: str, loss: str, device: str, steps: int, warmup: int, options: list[str]) -> dict:
     from stylelab import api, build
-    from stylelab.callbacks import TensorBoard
-    from stylelab.loop import optimize
 
     warnings.simplefilter("ignore")  # the random-weights warning: known, costs nothing here
     gen = torch.Generator().manual_seed(0)
     h = size * 3 // 4  # the default job's aspect (Tübingen, 4:3)
     pictures = {"content": torch.rand(3, h, size, generator=gen), "style": torch.rand(3, h, size, generator=gen)}
-    cfg = api.compose("model.weights=random", f"image.size={size}", f"optimizer={optimizer}", f"loss/style={loss}",
-                      f"device={device}", "log.progress=false", *options)
-    built = build.build(cfg, pictures=pictures, progress=False)
-    if built.device.type == "cuda":
+    overrides = ["model.weights=random", f"image.size={size}", f"optimizer={optimizer}", f"loss/style={loss}",
+                 f"device={device}", "log.progress=false", *options]
+    if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
 
     with tempfile.TemporaryDirectory() as tmp:
         def trainer_steps(n: int) -> None:
-            tb = TensorBoard(Path(tmp) / f"tb{time.monotonic_ns()}", steps=n, every=10, image_every=50)
-            optimize(built.first.init, built.features, built.objective, steps=n, optimizer=built.optimizer, callbacks=[tb])
-            tb.close()
+            # the command's own code path: api.run -> stylelab.loop.run, logging into a run folder
+            cfg, choices = api.compose_with_choices(*overrides, f"steps={n}")
+            api.run(cfg, Path(tmp) / f"run{time.monotonic_ns()}", choices=choices, pictures=pictures)
 
-        # the trainer's per-step time: (time of warmup+steps) - (time of warmup) removes the fixed costs
-        # (optimizer creation, the final evaluation, writer start-up) from the per-step figure
+        # the loop's per-step time: (time of warmup+steps) - (time of warmup) removes the fixed costs
+        # (network load, targets, the final evaluation, writer start-up) from the per-step figure
         t_long = _time(lambda: trainer_steps(warmup + steps), 1)
         t_short = _time(lambda: trainer_steps(warmup), 1)
         step = (t_long - t_short) / steps
 
-        net, normalize = built.extractor.net, built.extractor.normalize
-        x = built.first.init.detach().clone().requires_grad_(True)
+        cfg, choices = api.compose_with_choices(*overrides)
+        parts = build.build(cfg, choices)
+        network = parts.model.features(parts.objective.layers, device=device if device != "auto" else "cpu")
+        x = torch.rand(1, 3, h, size, device=next(network.parameters()).device, requires_grad=True)
 
-        def floor_step() -> None:
+        def floor_step() -> None:  # one forward and backward of the same cut network, nothing else
             x.grad = None
-            net(normalize(x)).sum().backward()
+            sum(r.sum() for r in network(x).values()).backward()
 
         _time(floor_step, warmup)
         floor = _time(floor_step, steps)
 
-    if built.device.type == "cuda":
+    kind = x.device.type
+    if kind == "cuda":
         peak_mb, memory = torch.cuda.max_memory_allocated() / 2**20, "cuda_max_memory_allocated_mb"
     else:
         peak_mb, memory = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "peak_rss_mb"  # KiB on Linux
     return {
-        "size": size, "height": h, "optimizer": optimizer, "loss": loss, "device": built.device.type,
+        "size": size, "height": h, "optimizer": optimizer, "loss": loss, "device": kind,
         "options": options, "s_per_step": round(step, 5), "floor_s": round(floor, 5), memory: round(peak_mb, 1),
         "steps": steps, "torch": torch.__version__, "threads": torch.get_num_threads(),
     }
@@ -137,7 +137,7 @@ def main() -> None:
                 env = os.environ
             else:  # the older checkout's own benchmark, importing its own package
                 cmd = [sys.executable, str(args.against / "benchmarks" / "bench.py"), "--case",
-                       f"{size},{optimizer},{device}", *common, "--repeats", "1"]
+                       f"{size},{optimizer},gram,{device}", *common]
                 env = {**os.environ, "PYTHONPATH": str(args.against)}
             results[case].append(_subprocess(cmd, env))
 

@@ -5,7 +5,8 @@
 
 Each size runs in its own process: a level at 512 px, then one step at the size (the steps at the largest
 size are what cost memory; their count does not change the peak). Printed per size: peak RSS on the CPU
-(max_memory_allocated on CUDA), the seconds of that one step, and bytes per pixel of the last level.
+(max_memory_allocated on CUDA), the estimate the run checks before it starts (stylelab.memory) and its error,
+the seconds of the run, and bytes per pixel of the last level.
 Random weights (the memory does not depend on them) and generated 4:3 images.
 """
 
@@ -24,7 +25,7 @@ def case(size: int, optimizer: str, device: str, options: list[str]) -> dict:
 
     import torch
 
-    from stylelab import api, job
+    from stylelab import api, backend, build, levels, memory
 
     warnings.simplefilter("ignore")
     gen = torch.Generator().manual_seed(0)
@@ -33,15 +34,19 @@ def case(size: int, optimizer: str, device: str, options: list[str]) -> dict:
     cfg, choices = api.compose_with_choices("model.weights=random", f"optimizer={optimizer}", f"device={device}",
                                             "log.progress=false", f"schedule.sizes=[512,{size}]",
                                             "schedule.steps=[2,1]", *options)
+    # the estimate the run checks before anything heavy, made the same way
+    parts = build.build(cfg, choices)
+    found = memory.estimate_for(parts, levels.read(parts.inputs, parts.colour, pictures))
     start = time.perf_counter()
-    result = job.run(cfg, None, choices=choices, pictures=pictures)
+    result = api.run(cfg, None, choices=choices, pictures=pictures)
     seconds = time.perf_counter() - start
-    if result.image.device.type == "cuda":
+    if backend.resolve_device(result.device).type == "cuda":
         peak = torch.cuda.max_memory_allocated() / 2**20
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     return {"size": size, "height": h, "optimizer": optimizer, "options": options, "peak_mib": round(peak),
-            "seconds": round(seconds, 1), "bytes_per_pixel": round(peak * 2**20 / (size * h))}
+            "estimate_mib": round(found.total / 2**20), "seconds": round(seconds, 1),
+            "bytes_per_pixel": round(peak * 2**20 / (size * h))}
 
 
 def main() -> None:
@@ -55,7 +60,8 @@ def main() -> None:
     if args.case:
         print(json.dumps(case(args.case, args.optimizer, args.device, args.option)))
         return
-    print(f"{'size':>10} {'peak MiB':>9} {'B/pixel':>8} {'run s':>7}  options {args.option}, {args.optimizer}")
+    print(f"{'size':>10} {'peak MiB':>9} {'estimate':>9} {'error':>7} {'B/pixel':>8} {'run s':>7}  "
+          f"options {args.option}, {args.optimizer}")
     for size in args.sizes:
         cmd = [sys.executable, __file__, "--case", str(size), "--optimizer", args.optimizer, "--device", args.device,
                *[f"--option={o}" for o in args.option]]
@@ -64,7 +70,9 @@ def main() -> None:
             print(f"{size:>10} failed (exit {proc.returncode}): {(proc.stderr.strip().splitlines() or [''])[-1]}")
             continue
         r = json.loads(proc.stdout.strip().splitlines()[-1])
-        print(f"{size}x{r['height']:<5} {r['peak_mib']:>9} {r['bytes_per_pixel']:>8} {r['seconds']:>7}", flush=True)
+        error = (r["estimate_mib"] - r["peak_mib"]) / r["peak_mib"]
+        print(f"{size}x{r['height']:<5} {r['peak_mib']:>9} {r['estimate_mib']:>9} {error:>+7.1%} "
+              f"{r['bytes_per_pixel']:>8} {r['seconds']:>7}", flush=True)
 
 
 if __name__ == "__main__":

@@ -49,7 +49,8 @@ def run(cfg: DictConfig | None = None, run_dir: str | Path | None = None, *, cho
         folder = Path(cfg.resume)
     if folder is not None and not cfg.resume:
         read.write_record(folder, OmegaConf.to_yaml(cfg), [], choices or {})
-    return loop.run(parts, folder, pictures=pictures, resume=bool(cfg.resume), observers=observers)
+    notes = {"command": "`stylelab.run(cfg)` from Python", "config": "```yaml\n" + OmegaConf.to_yaml(cfg) + "```"}
+    return loop.run(parts, folder, pictures=pictures, resume=bool(cfg.resume), observers=observers, notes=notes)
 
 
 def _as_tensor(picture) -> torch.Tensor:

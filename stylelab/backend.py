@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import get_args
 
 import torch
 
+from stylelab.choices import Device
 from stylelab.errors import StyleLabError
 
 
-Device = Literal["auto", "cpu", "cuda"]  # the run's `device` setting
 DEVICES: tuple[str, ...] = get_args(Device)
 
 

@@ -35,10 +35,7 @@ import yaml
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from stylelab.backend import Device
-from stylelab.controls.masks import Propagation
-from stylelab.losses.base import Target
-from stylelab.sweeps.figure import Corner
+from stylelab.choices import Corner, Device, Propagation, Target
 
 # Settings that do not change the picture: how fast it is made, where and how it is watched, what is
 # written besides final.png. Prefixes of dotted keys. Run folders are not named after them, checkpoints
@@ -220,6 +217,7 @@ class FigureConfig:
     cols: Optional[str] = _help("override key whose swept values make the columns", None)
     inset: Optional[choice(Corner)] = _help("the corner where each cell shows the style image small", None)
     title: str = _help("text above the grid", "")
+    ratios: bool = _help("under each value of loss.alpha or loss.beta, the paper's alpha/beta too", False)
 
 
 @dataclass

@@ -18,9 +18,10 @@ import contextlib
 import logging
 import math
 import os
+import shutil
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -33,7 +34,7 @@ from stylelab.checkpoint import LoopState
 from stylelab.errors import NotDownloaded, StyleLabError
 from stylelab.io import images, lock, samples
 from stylelab.losses.base import Evaluation
-from stylelab.observers import Observer, Progress, SaveEvery, TensorBoard
+from stylelab.observers import Curves, Observer, Progress, SaveEvery, TensorBoard
 
 log = logging.getLogger("stylelab")
 
@@ -52,6 +53,8 @@ class RunResult:
     device: str = "cpu"
     final_path: Path | None = None  # final.png, with a run folder
     checkpoint_path: Path | None = None  # checkpoint.pt, when this run wrote one at its end
+    # every step's losses by TensorBoard tag, [(step, value), ...] (this process's steps only, when resumed)
+    curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
 
 
 class Diverged(StyleLabError):
@@ -69,26 +72,30 @@ class _Diverged(Exception):
 
 def run(parts: Parts, folder: Path | None = None, *, pictures: dict | None = None, resume: bool = False,
         start_over: bool = False, observers: Sequence[Observer] = (), stop: Callable[[], str | None] | None = None,
-        varying: set[str] = frozenset()) -> RunResult:
+        varying: set[str] = frozenset(), notes: dict[str, str] | None = None) -> RunResult:
     """Run `parts`; with `folder`, write final.png, TensorBoard events, step PNGs and checkpoint.pt there.
 
     resume: go on from the checkpoint in `folder`. start_over: `folder` holds an earlier attempt without a
     checkpoint, whose TensorBoard events are dropped. stop(): asked before every update; a reason ends the
     run between two updates (the command line passes its StopSignals.reason; without it, the run catches
-    Ctrl-C itself). varying: the settings the run's sweep varies (HParams shows them first).
+    Ctrl-C itself). varying: the settings the run's sweep varies (HParams shows them first). notes: text
+    for TensorBoard's Text tab (the command line, its overrides, the resolved config), logged at the first step.
     Raises Diverged, after writing the last finite image and its checkpoint, when the loss becomes inf or nan.
     A run folder is locked while the run works in it (stylelab.io.lock): another process is refused.
     """
     if folder is None:
-        return _run(parts, None, pictures, resume, start_over, observers, stop, varying)
+        return _run(parts, None, pictures, resume, start_over, observers, stop, varying, notes)
+    folder, made = Path(folder), not Path(folder).exists()
     lock.hold(folder)
     try:
-        return _run(parts, Path(folder), pictures, resume, start_over, observers, stop, varying)
+        return _run(parts, folder, pictures, resume, start_over, observers, stop, varying, notes)
     finally:
         lock.release(folder)
+        if made and {p.name for p in folder.iterdir()} <= {lock.FILE}:  # refused before it wrote anything
+            shutil.rmtree(folder, ignore_errors=True)
 
 
-def _run(parts: Parts, folder: Path | None, pictures, resume, start_over, observers, stop, varying) -> RunResult:
+def _run(parts: Parts, folder: Path | None, pictures, resume, start_over, observers, stop, varying, notes) -> RunResult:
     # ---- inputs and network: build checked every setting; every file is read here, once
     watch = parts.watch
     device = backend.resolve_device(parts.device)
@@ -119,13 +126,16 @@ def _run(parts: Parts, folder: Path | None, pictures, resume, start_over, observ
     # ---- observers: they watch, they never steer
     objective, ladder, optimizer = parts.objective, parts.levels, parts.optimizer
     bar = Progress(ladder[-1].last, initial=start.state.step if start else 0, disable=not watch.progress)
-    watchers: list[Observer] = [bar]
+    curves = Curves()
+    watchers: list[Observer] = [bar, curves]
     tb = None
     if folder is not None:
         # purge_step: TensorBoard drops what a stopped run logged from this step on, so no step is doubled
         tb = TensorBoard(folder, steps=ladder[-1].last, every=watch.log_every, image_every=watch.image_every,
                          purge_step=start.state.step if start else (0 if start_over else None))
         watchers += [tb, SaveEvery(folder, watch.save_every)]
+        if notes:
+            tb.notes(start.state.step if start else 0, notes)
     watchers += list(observers)
     signals = StopSignals() if stop is None else contextlib.nullcontext()
 
@@ -246,7 +256,7 @@ def _run(parts: Parts, folder: Path | None, pictures, resume, start_over, observ
     picture = parts.colour.finish(x.detach(), images.resize_to(read.original, x.shape[-2:])[None].to(x.device))
     per_step = seconds / max(step - skipped, 1)  # the steps a level skipped took no time
     result = RunResult(picture, step, None if diverged else final, seconds, stopped, interrupted, evaluations, state,
-                       per_step, device.type)
+                       per_step, device.type, curves=curves.values)
     if folder is not None:
         if (interrupted or diverged) and state:
             result.checkpoint_path = checkpoint.save(folder / checkpoint.FILE, x.detach(), state, fingerprint)

@@ -148,26 +148,42 @@ def _weights_bytes(model) -> float:
     return 3 * 4.0 * params + size
 
 
-def for_run(parts, pictures, device: torch.device) -> str | None:
-    """Check the run `parts` (stylelab.build.Parts) with its `pictures` read fits `device` (see check)."""
+def _at(parts, pictures, device: torch.device | None = None):
+    """The estimate of the run `parts` as a function of the settings a fix may change."""
     layers = parts.objective.layers
     profile = parts.model.profile(layers)
-    scale, styles = parts.inputs.style_scale, len(pictures.styles)
+    styles = len(pictures.styles)
     optimizer = parts.optimizer
-    kind = "lbfgs" if isinstance(optimizer, LBFGS) else "adam"
-    uncertain = parts.compile or device.type == "cuda" or type(optimizer).__module__ != "stylelab.optim" or any(
+    default_kind = "lbfgs" if isinstance(optimizer, LBFGS) else "adam"
+    on_cuda = device is not None and device.type == "cuda"
+    uncertain = parts.compile or on_cuda or type(optimizer).__module__ != "stylelab.optim" or any(
         not type(term).__module__.startswith("stylelab.") for term in parts.objective.terms.values())
     weights = _weights_bytes(parts.model)
 
-    def at(size: int, history: int, checkpointing: bool, style_scale: float, kind: str = kind) -> Estimate:
+    def at(size: int, history: int, checkpointing: bool, style_scale: float, kind: str = default_kind) -> Estimate:
         h, w = pictures.size_of(size)
         style = [round(h * style_scale) * round(w * style_scale)] * styles
         return estimate(profile=profile, hooked=set(layers), pixels=h * w, style_pixels=style, optimizer=kind,
                         history=history, checkpointing=checkpointing, weights_bytes=weights, uncertain=uncertain)
+    return at
 
+
+def _settings(parts) -> tuple[int, int, bool, float]:
+    """The largest level's size, L-BFGS's history, checkpointing and style_scale of the run `parts`."""
     size = max(level.size for level in parts.levels)
-    history = getattr(optimizer, "history_size", 0)
-    checkpointing = parts.model.checkpointing
+    return size, getattr(parts.optimizer, "history_size", 0), parts.model.checkpointing, parts.inputs.style_scale
+
+
+def estimate_for(parts, pictures, device: torch.device | None = None) -> Estimate:
+    """The peak-memory estimate of the run `parts` with its `pictures` read, as the run checks it."""
+    return _at(parts, pictures, device)(*_settings(parts))
+
+
+def for_run(parts, pictures, device: torch.device) -> str | None:
+    """Check the run `parts` (stylelab.build.Parts) with its `pictures` read fits `device` (see check)."""
+    at = _at(parts, pictures, device)
+    size, history, checkpointing, scale = _settings(parts)
+    kind = "lbfgs" if isinstance(parts.optimizer, LBFGS) else "adam"
     found = at(size, history, checkpointing, scale)
     free = available(device)
 

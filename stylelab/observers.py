@@ -15,7 +15,6 @@ from stylelab.io import images
 from stylelab.io.atomic import read_reason
 from stylelab.losses.base import Evaluation
 
-EVENTS_DIR = "tb"  # a run's TensorBoard events, in its folder
 
 
 class Observer:
@@ -36,6 +35,13 @@ class Observer:
 
     def close(self) -> None:
         """The run is over (whatever way it ended): release files and the terminal."""
+
+
+def events_dir(folder: Path) -> Path:
+    """Where a run's TensorBoard events go: into its folder, so that TensorBoard names the run after it (a
+    sweep's job by what the sweep varies). A folder of an older stylelab keeps its tb/."""
+    old = Path(folder) / "tb"
+    return old if old.is_dir() else Path(folder)
 
 
 def _due(step: int, every: int, last: int) -> bool:
@@ -78,7 +84,7 @@ class TensorBoard(Observer):
 
     def __init__(self, folder: Path, *, steps: int, every: int = 10, image_every: int = 50,
                  purge_step: int | None = None):
-        self.logdir = Path(folder) / EVENTS_DIR
+        self.logdir = events_dir(Path(folder))
         self.steps, self.every, self.image_every, self.purge_step = steps, every, image_every, purge_step
         self._writer = None
         self._first: int | None = None  # the first step of the level that begins (not a resumed run's step)
@@ -100,7 +106,7 @@ class TensorBoard(Observer):
         try:
             yield
         except OSError as exc:
-            raise StyleLabError(f"cannot write TensorBoard's events into '{self.logdir}': {read_reason(exc)}") from None
+            raise StyleLabError(f"cannot write TensorBoard's events into '{self.logdir}': {read_reason(exc, writing=True)}") from None
 
     def on_level(self, k: int, level, images, step: int) -> None:
         self._shown = None
@@ -135,6 +141,13 @@ class TensorBoard(Observer):
         with self.io():
             for tag, value in evaluation.scalars().items():
                 self.writer.add_scalar(tag, value, step)
+
+    def notes(self, step: int, texts: dict[str, str]) -> None:
+        """Text for the Text tab, one card per entry (text/command, text/overrides, text/config): the exact
+        command and config, so the run can be read, and remade, from TensorBoard alone."""
+        with self.io():
+            for name, text in texts.items():
+                self.writer.add_text(f"text/{name}", text, step)
 
     def final(self, step: int, picture: torch.Tensor) -> None:
         """The picture written, when a colour control made it from the optimised image."""
@@ -210,6 +223,22 @@ class Progress(Observer):
 
     def close(self) -> None:
         self.bar.close()
+
+
+class Curves(Observer):
+    """Every step's losses, by TensorBoard tag: {"loss/total": [(step, value), ...], ...} (RunResult.curves),
+    so a notebook plots them without reading event files. A coarse-to-fine run also records each level's
+    end, at the level's size."""
+
+    def __init__(self):
+        self.values: dict[str, list[tuple[int, float]]] = {}
+
+    def on_losses(self, step: int, evaluation: Evaluation) -> None:
+        for tag, value in evaluation.scalars().items():
+            self.values.setdefault(tag, []).append((step, value))
+
+    def on_level_end(self, k: int, level, step: int, evaluation: Evaluation, image: torch.Tensor) -> None:
+        self.on_losses(step, evaluation)
 
 
 class SaveEvery(Observer):

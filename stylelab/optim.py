@@ -10,10 +10,10 @@ is one); the attributes below are optional and read with their defaults by the l
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import torch
 
+from stylelab.choices import LineSearch
 from stylelab.errors import StyleLabError
 
 
@@ -33,7 +33,7 @@ class LBFGS:
 
     reads_loss = True
 
-    def __init__(self, lr: float = 1.0, history_size: int = 100, line_search: Literal["strong_wolfe"] | None = None,
+    def __init__(self, lr: float = 1.0, history_size: int = 100, line_search: LineSearch | None = None,
                  tolerance_grad: float = 0.0, tolerance_change: float = 0.0):
         _check("lr", lr, 0, strict=True)
         _check("history_size", history_size, 1, strict=False)

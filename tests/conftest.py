@@ -62,22 +62,26 @@ class FirstLevel:
         return self.parts.objective(self.features(image), image)
 
 
-def events(tb_dir) -> EventAccumulator:
-    acc = EventAccumulator(str(tb_dir), size_guidance={"scalars": 0, "images": 0, "tensors": 0})
+def events(folder) -> EventAccumulator:
+    """A run folder's TensorBoard events (in the folder itself; an older run's in its tb/)."""
+    folder = Path(folder)
+    if (folder / "tb").is_dir():
+        folder = folder / "tb"
+    acc = EventAccumulator(str(folder), size_guidance={"scalars": 0, "images": 0, "tensors": 0})
     acc.Reload()
     return acc
 
 
-def hparams_of(tb_dir) -> dict:
-    content = events(tb_dir).PluginTagToContent("hparams")["_hparams_/session_start_info"]
+def hparams_of(folder) -> dict:
+    content = events(folder).PluginTagToContent("hparams")["_hparams_/session_start_info"]
     info = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info
     return {k: (v.string_value if v.HasField("string_value") else v.number_value if v.HasField("number_value")
                 else v.bool_value) for k, v in info.hparams.items()}
 
 
-def differing_hparams(tb_dir) -> set[str]:
+def differing_hparams(folder) -> set[str]:
     """The settings a run's HParams record marks as differing between the runs of its sweep (shown first)."""
-    content = events(tb_dir).PluginTagToContent("hparams")["_hparams_/experiment"]
+    content = events(folder).PluginTagToContent("hparams")["_hparams_/experiment"]
     experiment = plugin_data_pb2.HParamsPluginData.FromString(content).experiment
     return {info.name for info in experiment.hparam_infos if info.differs}
 
@@ -90,6 +94,12 @@ def interrupt_after(k: int):
 
 def steps_of(acc: EventAccumulator, tag: str, kind: str = "Scalars") -> list[int]:
     return [e.step for e in getattr(acc, kind)(tag)]
+
+
+def written(folder: Path) -> dict[Path, int]:
+    """Every file under `folder` with its modification time, leaving out the run lock (taking a lock to look at a
+    folder is not writing to it)."""
+    return {p: p.stat().st_mtime_ns for p in Path(folder).rglob("*") if p.is_file() and p.name != ".stylelab.lock"}
 
 
 def make_image(path: Path, size=(48, 40), seed: int = 0) -> Path:
@@ -147,19 +157,18 @@ OFFLINE_ENV = {
 }
 
 
-def signal_mid_run(args: list[str], run_dir: Path, sig: int, settle: float) -> subprocess.CompletedProcess:
-    """Start `stylelab ARGS hydra.run.dir=RUN_DIR`, wait for its first TensorBoard events and `settle` more
-    seconds (so it is inside the loop), send it `sig` and wait for it to end."""
+def signal_mid_run(args: list[str], run_dir: Path, sig: int, after: int = 2) -> subprocess.CompletedProcess:
+    """Start `stylelab ARGS hydra.run.dir=RUN_DIR`, wait until it has made `after` steps (its step PNGs are the
+    readiness signal, however loaded the machine is), send it `sig` and wait for it to end."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "stylelab.cli", *args, f"hydra.run.dir={run_dir}"],
+        [sys.executable, "-m", "stylelab.cli", *args, "save_every=1", f"hydra.run.dir={run_dir}"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
     )
-    deadline = time.time() + 120
-    while not list((run_dir / "tb").glob("events*")) and time.time() < deadline:
-        time.sleep(0.1)
-    time.sleep(settle)
+    deadline = time.time() + 600
+    while not (run_dir / f"step_{after:05d}.png").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
     proc.send_signal(sig)
-    out, err = proc.communicate(timeout=120)
+    out, err = proc.communicate(timeout=600)
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 

@@ -7,7 +7,7 @@ from PIL import Image
 import stylelab
 from stylelab import api, backend
 from stylelab.errors import StyleLabError
-from conftest import SMOKE, FirstLevel, run_cli
+from conftest import SMOKE, FirstLevel, events, run_cli
 
 TINY = ["model.weights=random", "image.size=32", "steps=3", "log.progress=false"]
 
@@ -22,6 +22,20 @@ def test_transfer_accepts_tensors_and_reports_every_term():
     assert result.steps_done == 3 and result.image.shape == (1, 3, 24, 32)
     assert set(result.final.values) == {"content", "style", "tv", "laplacian"}
     assert set(result.final.layers["style"]) == {"relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"}
+
+
+def test_curves_hold_every_steps_losses_as_tensorboard_logs_them(tmp_path):
+    result = stylelab.transfer(torch.rand(3, 24, 32), torch.rand(3, 24, 32), *TINY, "log.every=2",
+                               run_dir=tmp_path / "run")
+    curves = result.curves
+    # steps 0, 1, 2 (each the image before its update), then the last image, step 3, at the run's end
+    assert [s for s, _ in curves["loss/total"]] == [0, 1, 2, 3]
+    assert curves["loss/total"][-1][1] == pytest.approx(float(result.final.total), rel=1e-6)
+    logged = {e.step: e.value for e in events(tmp_path / "run").Scalars("loss/style/relu3_1")}
+    assert sorted(logged) == [0, 2, 3]
+    for step, value in curves["loss/style/relu3_1"]:
+        if step in logged:
+            assert value == pytest.approx(logged[step], rel=1e-6)  # TensorBoard stores float32
 
 
 @pytest.mark.slow

@@ -33,9 +33,9 @@ def test_torchvisions_weights_keep_the_published_beta_byte_for_byte(tmp_path):
     run(folder=tmp_path / "default")
     run("loss.beta=1.032e9", folder=tmp_path / "given")
     assert (tmp_path / "default" / "final.png").read_bytes() == (tmp_path / "given" / "final.png").read_bytes()
-    assert hparams_of(tmp_path / "default" / "tb")["loss.beta"] == pytest.approx(1.032e9)
-    style = events(tmp_path / "default" / "tb").Scalars("loss/style")[-1].value
-    assert events(tmp_path / "default" / "tb").Scalars("loss/weighted/style")[-1].value == pytest.approx(1.032e9 * style,
+    assert hparams_of(tmp_path / "default")["loss.beta"] == pytest.approx(1.032e9)
+    style = events(tmp_path / "default").Scalars("loss/style")[-1].value
+    assert events(tmp_path / "default").Scalars("loss/weighted/style")[-1].value == pytest.approx(1.032e9 * style,
                                                                                                           rel=1e-6)
 
 
@@ -95,4 +95,4 @@ def test_a_resumed_run_keeps_the_beta_it_began_with(tmp_path, caffe_file, monkey
     assert saved["weights"]["style"] > 0
     run_job(tmp_path / "part", *common, f"resume={tmp_path / 'part'}")
     assert (tmp_path / "part" / "final.png").read_bytes() == (tmp_path / "whole" / "final.png").read_bytes()
-    assert hparams_of(tmp_path / "part" / "tb")["loss.beta"] == pytest.approx(saved["weights"]["style"])
+    assert hparams_of(tmp_path / "part")["loss.beta"] == pytest.approx(saved["weights"]["style"])

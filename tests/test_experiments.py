@@ -9,15 +9,17 @@ import pytest
 from hydra import compose, initialize_config_module
 from PIL import Image
 
-from stylelab import build, config
+from stylelab import api, build, config
 from stylelab.cli import figure as figure_cli
 from stylelab.models.vgg import VGG
-from conftest import make_image, run_cli
+from conftest import REPO, make_image, run_cli
 
+EXPERIMENTS_DIR = REPO / "experiments"
 EXPERIMENTS = ["fig1_content", "fig1_style", "fig3", "fig4", "fig5", "fig6", "fig7"]
 GROWING = ["[relu1_1]", "[relu1_1,relu2_1]", "[relu1_1,relu2_1,relu3_1]", "[relu1_1,relu2_1,relu3_1,relu4_1]",
            "[relu1_1,relu2_1,relu3_1,relu4_1,relu5_1]"]
-GROWING_LABELS = ["relu1_1", "relu1_1, relu2_1", "relu1_1..relu3_1", "relu1_1..relu4_1", "relu1_1..relu5_1"]
+GROWING_LABELS = ["relu1_1", "relu1_1, relu2_1", "relu1_1, relu2_1, relu3_1", "relu1_1, relu2_1, relu3_1, relu4_1",
+                  "relu1_1, relu2_1, relu3_1, relu4_1, relu5_1"]  # written out: a range would hide relu1_2
 FIG3_PANELS = {  # panel: (style, the paper's alpha/beta)
     "shipwreck": ("shipwreck", 1e-3),
     "starry_night": ("starry_night", 8e-4),
@@ -134,7 +136,9 @@ RUNS = [
     ("fig1_content", [], [], [f"relu{b}_2" for b in range(1, 6)]),
     ("fig1_style", [], [], GROWING_LABELS),
     ("fig3", ["inputs.picasso={style}"], [], list(FIG3_PANELS)),
-    ("fig4", [], GROWING_LABELS, ["1e-5", "1e-4", "1e-3", "1e-2"]),
+    # the key swept is loss.beta; the paper's alpha/beta, the figure's point, is the second line
+    ("fig4", [], GROWING_LABELS, [f"{beta} alpha/beta {ratio}" for beta, ratio in
+                                  (("1e5", "1e-5"), ("1e4", "1e-4"), ("1e3", "1e-3"), ("1e2", "1e-2"))]),
     ("fig5", [], [], ["relu2_2", "relu4_2"]),
     ("fig6", [], [], list(FIG6_STARTS)),
     ("fig7", ["inputs.content_photo={content}", "inputs.style_photo={style}"], [], []),
@@ -196,9 +200,9 @@ RUNS_2017 = [
     ("spatial", ["style=[{style},{content}]", "inputs.sky_mask={sky}", "inputs.ground_mask={ground}"],
      ["blend", "simple", "inside", "all"]),
     ("scale", ["inputs.coarse_style={content}", "inputs.fine_style={style}"],
-     ["relu1_1", "relu1_1, relu2_1", "relu1_1..relu3_1"]),
+     ["relu1_1", "relu1_1, relu2_1", "relu1_1, relu2_1, relu3_1"]),
     ("scale_transfer", ["inputs.new_style={style}", "style={content},{style}"], ["c.png", "s.png"]),
-    ("style_scale", ["style={style}", "image.size=64"], ["0.5", "1", "2"]),
+    ("style_scale", ["style={style}", "image.size=64"], ["0.5", "1.0", "2.0"]),  # as the experiment types them
 ]
 
 
@@ -222,3 +226,31 @@ def test_2017_experiment_runs_and_figure_has_its_grid(tmp_path, capsys, name, ex
     assert f"(1 x {len(cols)} grid" in capsys.readouterr().out
     with Image.open(sweep / "figure.png") as im:
         assert json.loads(dict(im.text)["stylelab:cols"])["labels"] == cols
+
+
+ALL_EXPERIMENTS = sorted(str(p.relative_to(EXPERIMENTS_DIR).with_suffix(""))
+                         for p in EXPERIMENTS_DIR.glob("*/*.yaml"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ALL_EXPERIMENTS)
+def test_every_experiment_builds_on_vgg16_and_keeps_its_start(name):
+    """Every job of every experiment builds with model=vgg16 (all their layers exist in VGG16), and the
+    experiment's start stays its own: model=vgg16's default start (the photo) does not change a paper's."""
+    base = [f"+experiment={name}", "model=vgg16", "model.weights=random"]
+    cfg, _ = api.compose_with_choices(*base, hydra=True)
+    filled = [f"{key}=x.png" for key in config.missing_keys(cfg) if not key.startswith("hydra")]
+    params = dict(api.compose_with_choices(*base, *filled, hydra=True)[0].hydra.sweeper.params or {})
+    jobs = [[f"{key}={value}"] for key, values in params.items()
+            for value in (_split_lists(values) if values.strip().startswith("[") else values.split(","))] or [[]]
+    for job in jobs:
+        cfg, choices = api.compose_with_choices(*base, *filled, *job)
+        assert build.build(cfg, choices).model.arch.name == "vgg16"
+        expected = vgg19_init(name, job)
+        assert choices["init"] == expected, (name, job)
+
+
+def vgg19_init(name: str, job: list[str]) -> str:
+    """The start the same job takes with the paper's network."""
+    _, choices = api.compose_with_choices(f"+experiment={name}", "model.weights=random", *job)
+    return choices["init"]

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import signal
 import sys
@@ -84,6 +85,25 @@ def _settings(cfg: DictConfig, choices: dict[str, str]) -> dict:
         return chosen
 
 
+def _shell_word(override: str) -> str:
+    """An override as a shell passes it on unchanged: as it is where it can be, in double quotes where only
+    Hydra's single quotes are in the way ("content='/data/a b.jpg'"), else shlex's quoting."""
+    if shlex.quote(override) == override:
+        return override
+    if not any(c in override for c in '"$`\\!'):
+        return f'"{override}"'
+    return shlex.quote(override)
+
+
+def notes(cfg: DictConfig, overrides: list[str]) -> dict[str, str]:
+    """The Text tab of a run: the command that makes this run alone (a sweep's job included), its overrides
+    one per line, and the config it ran with (Markdown: TensorBoard renders code blocks as typed)."""
+    command = " ".join(["stylelab", *map(_shell_word, overrides)])
+    listed = "\n".join(f"- `{o}`" for o in overrides) or "(none: the defaults)"
+    return {"command": f"`{command}`", "overrides": listed,
+            "config": "```yaml\n" + OmegaConf.to_yaml(cfg, resolve=True) + "```"}
+
+
 def _varying(hydra_cfg) -> set[str]:
     """The settings this job's sweep varies (its HParams columns that differ between runs)."""
     job = sweep.planned(list(hydra_cfg.overrides.task), hydra_cfg.sweep.dir)
@@ -91,7 +111,13 @@ def _varying(hydra_cfg) -> set[str]:
 
 
 def _end_of_sweep_by_signal(hydra_cfg) -> None:
-    """A signal stops the whole sweep: the report, with the jobs that did not start, and the signal's exit status."""
+    """A signal stops the whole sweep: the report, with the jobs that did not start, and the signal's exit status.
+
+    A job in a process of joblib's only returns: the sweep's own process reports, once its jobs are back
+    (SweepReport); a job of the basic launcher ends the sweep here.
+    """
+    if "joblib" in str(hydra_cfg.launcher.get("_target_", "")):
+        return
     jobs = sweep.plan_of(hydra_cfg.sweep.dir)
     if jobs:
         line, _ = sweep.report_line(Path(hydra_cfg.sweep.dir), jobs)
@@ -105,11 +131,12 @@ def app(cfg: DictConfig) -> None:
     run_dir = Path(hydra_cfg.runtime.output_dir)
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
     STOP.install()  # a sweep's job in a process of its own (joblib, SLURM) takes the signals over there
-    if STOP.caught and sweeping:
-        _end_of_sweep_by_signal(hydra_cfg)  # stopped before this job began: it and the rest do not start
-    if STOP.caught:  # while Hydra made the folder: take back what it wrote
+    if STOP.caught:  # before this job began (or while Hydra made its folder): it does not start
         _clean_failed_run(run_dir, run_dir / str(hydra_cfg.output_subdir))
-        _stopped_before_the_run()
+        if not sweeping:
+            _stopped_before_the_run()
+        _end_of_sweep_by_signal(hydra_cfg)
+        return
     choices = {group: option for group, option in hydra_cfg.runtime.choices.items() if not group.startswith("hydra")}
     varying = _varying(hydra_cfg) if sweeping else set()
     try:
@@ -126,7 +153,7 @@ def app(cfg: DictConfig) -> None:
                 print(f"stylelab: there is no checkpoint.pt in {run_dir}, so that run starts over there", flush=True)
         parts = build.build(cfg, choices)
         result = loop.run(parts, run_dir, resume=bool(cfg.resume) or loop.requeued(run_dir), start_over=start_over,
-                          stop=STOP.reason, varying=varying)
+                          stop=STOP.reason, varying=varying, notes=notes(cfg, list(hydra_cfg.overrides.task)))
     except KeyboardInterrupt:  # before or after the loop; the loop itself saves and reports
         print("stylelab: interrupted", file=sys.stderr, flush=True)
         sys.exit(130)
@@ -161,7 +188,8 @@ def app(cfg: DictConfig) -> None:
     if STOP.caught is not None and (sweeping or STOP.caught != signal.SIGINT):  # a single run's Ctrl-C: exit 0
         STOP.pass_on()  # under submitit (SLURM), its handler requeues the job and exits
         if sweeping:
-            _end_of_sweep_by_signal(hydra_cfg)
+            _end_of_sweep_by_signal(hydra_cfg)  # the basic launcher's sweep ends here; a joblib job returns
+            return
         sys.exit(exit_code(STOP.caught))
 
 

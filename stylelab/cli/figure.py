@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 
 from stylelab.cli.common import tool
+from stylelab.cli.sweep import plan_of
+from stylelab.errors import StyleLabError
 from stylelab.sweeps import figure as figures
 
 
@@ -23,15 +25,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cols", metavar="KEY", help="override key whose values make the columns")
     parser.add_argument("--inset", choices=[*figures.CORNERS, "none"], help="put the style image small in a corner")
     parser.add_argument("--title", help="text above the grid")
+    parser.add_argument("--panel", type=int, metavar="PX", help="the longest side of every picture in the grid "
+                        f"(default: as the jobs made them, at least {figures.MIN_PANEL})")
     parser.add_argument("--out", type=Path, metavar="PATH", help="the PNG to write (default: SWEEP/figure.png)")
     args = parser.parse_args(argv)
 
     def make_figure() -> None:
-        fig = figures.sweep_figure(args.sweep, args.rows, args.cols, args.inset, args.title)
+        if args.panel is not None and not 16 <= args.panel <= 4096:
+            raise StyleLabError(f"--panel must be between 16 and 4096 pixels, not {args.panel}")
+        fig = figures.sweep_figure(args.sweep, args.rows, args.cols, args.inset, args.title, panel=args.panel,
+                                   planned=plan_of(args.sweep) if args.sweep.is_dir() else None)
         out = figures.save_figure(fig, args.out or args.sweep / "figure.png", source=args.sweep.resolve())
-        figures.add_to_tensorboard(fig, args.sweep / "tb_figure")
         rows, cols = fig.layout.shape
-        print(f"stylelab-figure: wrote {out} ({rows} x {cols} grid; {fig.finished} of {fig.total} jobs finished; "
-              f"TensorBoard: {args.sweep / 'tb_figure'})", flush=True)
+        print(f"stylelab-figure: wrote {out} ({rows} x {cols} grid; {fig.finished} of {fig.total} jobs finished)",
+              flush=True)
 
     tool("stylelab-figure", make_figure)

@@ -22,6 +22,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from stylelab import config
+from stylelab.signals import STOP, exit_code
 from stylelab.sweeps import read
 from stylelab.sweeps.read import PlannedJob
 
@@ -99,15 +100,16 @@ def plan(multirun: DictConfig, sweep_dir: str | Path) -> list[PlannedJob] | None
     params = hydra.get("sweeper", {}).get("params") or {}
     lines = [f"{key}={value}" for key, value in params.items()] + list(hydra.get("overrides", {}).get("task", []))
     parsed = OverridesParser.create().parse_overrides(lines)
-    values, typed = [], {}  # per key, in the sweeper's order
+    values, typed = {}, {}  # per key, in the sweeper's order: a key given twice keeps its first place, last value
     for override in parsed:
         key = override.get_key_element()
+        typed.pop(key, None)
         if override.is_sweep_override():
-            values.append([f"{key}={v}" for v in override.sweep_string_iterator()])
+            values[key] = [f"{key}={v}" for v in override.sweep_string_iterator()]
             typed[key] = _typed_values(override)
         else:
-            values.append([f"{key}={override.get_value_element_as_str()}"])
-    combos = [list(overrides) for overrides in itertools.product(*values)]
+            values[key] = [f"{key}={override.get_value_element_as_str()}"]
+    combos = [list(overrides) for overrides in itertools.product(*values.values())]
     swepts = []
     for overrides in combos:
         swept = {}
@@ -211,6 +213,8 @@ class SweepReport(Callback):
         if not jobs:
             return
         line, failed = report_line(sweep_dir, jobs)
-        print(line, file=sys.stderr if failed else sys.stdout, flush=True)
+        print(line, file=sys.stderr if failed or STOP.caught else sys.stdout, flush=True)
+        if STOP.caught:  # Ctrl-C or a signal: the jobs running stopped with their checkpoints, no new one began
+            sys.exit(exit_code(STOP.caught))
         if failed:
             sys.exit(1)

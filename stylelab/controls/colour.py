@@ -19,17 +19,17 @@ the content and style images it sees) and finish() (after it: the picture that i
 from __future__ import annotations
 
 import math
-from typing import Literal, get_args
+from typing import get_args
 
 import torch
 
+from stylelab.choices import Method
 from stylelab.errors import StyleLabError
 
 RGB_TO_YIQ = torch.tensor(
     [[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]], dtype=torch.float64
 )
 YIQ_TO_RGB = torch.linalg.inv(RGB_TO_YIQ)
-Method = Literal["pca", "chol", "sym"]  # colour.method of colour=match
 METHODS: tuple[str, ...] = get_args(Method)
 
 
@@ -71,7 +71,7 @@ def match_luminance(style_y: torch.Tensor, content_y: torch.Tensor) -> torch.Ten
     return (style_y - mu_s) * (sigma_c / sigma_s) + mu_c
 
 
-def _pixel_moments(img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def pixel_moments(img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean (3,) and covariance (3, 3) of the pixels of a (3, H, W) image, float64."""
     x = img.reshape(3, -1).double()
     mu = x.mean(dim=1)
@@ -79,7 +79,7 @@ def _pixel_moments(img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return mu, centred @ centred.T / x.shape[1]
 
 
-def _symmetric_power(matrix: torch.Tensor, power: float) -> torch.Tensor:
+def symmetric_power(matrix: torch.Tensor, power: float) -> torch.Tensor:
     eigenvalues, vectors = torch.linalg.eigh(matrix)
     return (vectors * eigenvalues.clamp_min(0).pow(power)) @ vectors.T
 
@@ -93,17 +93,17 @@ def match_colours(style: torch.Tensor, content: torch.Tensor, method: Method = "
     """
     if method not in METHODS:
         raise StyleLabError(f"colour.method must be one of {', '.join(METHODS)}, not {method!r}")
-    mu_s, cov_s = _pixel_moments(style)
-    mu_c, cov_c = _pixel_moments(content)
+    mu_s, cov_s = pixel_moments(style)
+    mu_c, cov_c = pixel_moments(content)
     eye = torch.eye(3, dtype=torch.float64)
     cov_s, cov_c = cov_s + eps * eye, cov_c + eps * eye
     if method == "pca":
-        a = _symmetric_power(cov_c, 0.5) @ _symmetric_power(cov_s, -0.5)
+        a = symmetric_power(cov_c, 0.5) @ symmetric_power(cov_s, -0.5)
     elif method == "chol":
         a = torch.linalg.cholesky(cov_c) @ torch.linalg.inv(torch.linalg.cholesky(cov_s))
     else:
-        root_s, inv_root_s = _symmetric_power(cov_s, 0.5), _symmetric_power(cov_s, -0.5)
-        a = inv_root_s @ _symmetric_power(root_s @ cov_c @ root_s, 0.5) @ inv_root_s
+        root_s, inv_root_s = symmetric_power(cov_s, 0.5), symmetric_power(cov_s, -0.5)
+        a = inv_root_s @ symmetric_power(root_s @ cov_c @ root_s, 0.5) @ inv_root_s
     x = style.reshape(3, -1).double()
     recoloured = a @ (x - mu_s[:, None]) + mu_c[:, None]
     return recoloured.reshape(style.shape).clamp(0, 1).to(style.dtype)

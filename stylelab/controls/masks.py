@@ -11,15 +11,15 @@ and is then normalised so that mean(T^2) = 1 over the layer's positions: a mask 
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import get_args
 
 import torch
 import torch.nn.functional as F
 
+from stylelab.choices import Propagation
 from stylelab.errors import StyleLabError
 from stylelab.io import images, samples
 
-Propagation = Literal["simple", "inside", "all"]  # mask.propagation
 PROPAGATIONS: tuple[str, ...] = get_args(Propagation)
 
 

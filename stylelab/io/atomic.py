@@ -33,7 +33,7 @@ def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
         os.replace(tmp, path)
     except OSError as exc:
         _remove_quietly(tmp)
-        raise StyleLabError(f"cannot write '{path}': {read_reason(exc)}") from None
+        raise StyleLabError(f"cannot write '{path}': {read_reason(exc, writing=True)}") from None
     except BaseException:
         _remove_quietly(tmp)
         raise
@@ -52,9 +52,9 @@ def _remove_quietly(path: Path) -> None:
         path.unlink()
 
 
-def read_reason(exc: BaseException) -> str:
-    """A short, path-free explanation of why a file could not be read."""
-    if isinstance(exc, FileNotFoundError) and exc.filename and Path(exc.filename).parent.is_dir():
+def read_reason(exc: BaseException, writing: bool = False) -> str:
+    """A short, path-free explanation of why a file could not be read (or, writing, made)."""
+    if writing and isinstance(exc, FileNotFoundError) and exc.filename and Path(exc.filename).parent.is_dir():
         return "the system refuses it"  # a folder that exists but takes no new entries, such as /proc
     if isinstance(exc, FileNotFoundError):
         return "no such file"
@@ -84,7 +84,7 @@ def check_folder(folder: str | os.PathLike, needed: int = 0, what: str = "run fo
         os.rmdir(tempfile.mkdtemp(prefix=".stylelab-probe-", dir=ancestor))
     except OSError as exc:
         where = "" if ancestor == folder else f"no folder can be made in '{ancestor}': "
-        raise StyleLabError(f"cannot make the {what} '{folder}': {where}{read_reason(exc)}") from None
+        raise StyleLabError(f"cannot make the {what} '{folder}': {where}{read_reason(exc, writing=True)}") from None
     free = shutil.disk_usage(ancestor).free
     if free < needed:
         raise StyleLabError(f"cannot run in '{folder}': its disk has {_mb(free)} free, and the run writes about "

@@ -24,7 +24,7 @@ def hold(folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         fd = os.open(folder / FILE, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
-        raise StyleLabError(f"cannot work in '{folder}': {read_reason(exc)}") from None
+        raise StyleLabError(f"cannot work in '{folder}': {read_reason(exc, writing=True)}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

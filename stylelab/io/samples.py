@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.error import HTTPError, URLError
 
-import torch.hub
-
 from stylelab.errors import Download, NotDownloaded, StyleLabError
 from stylelab.io.atomic import read_reason
 
@@ -129,7 +127,7 @@ def fetch_sample(
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StyleLabError(
-            f"cannot create the image folder '{folder}': {read_reason(exc)}"
+            f"cannot create the image folder '{folder}': {read_reason(exc, writing=True)}"
         ) from None
     _download(sample, dst, progress)
     return dst
@@ -168,6 +166,10 @@ def fetch_all(specs, *, progress: bool = True) -> list[Download]:
 
 
 def _download(sample: SampleImage, dst: Path, progress: bool) -> None:
+    # torch's downloader checks the hash as it writes; imported here, when a picture is downloaded, so that the
+    # tools that only read folders (stylelab-summary, stylelab-figure) start without torch
+    import torch.hub
+
     try:
         with _socket_timeout(_DOWNLOAD_TIMEOUT_S):
             torch.hub.download_url_to_file(

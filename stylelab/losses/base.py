@@ -19,16 +19,16 @@ needs no edit anywhere else.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Literal, get_args
+from dataclasses import dataclass, field
+from typing import get_args
 
 import torch
 import torch.nn as nn
 
+from stylelab.choices import Target
 from stylelab.errors import StyleLabError
 
 IMAGE = "image"  # the pseudo-layer that holds the image itself
-Target = Literal["content", "style", "none"]  # what a term compares against
 TARGETS: tuple[str, ...] = get_args(Target)
 
 
@@ -67,6 +67,7 @@ class Evaluation:
     values: dict[str, torch.Tensor]  # term -> sum_l w_l value_l
     weighted: dict[str, torch.Tensor]  # term -> weight * value
     layers: dict[str, dict[str, torch.Tensor]]  # term -> layer -> value_l (unweighted)
+    _scalars: dict[str, float] | None = field(default=None, repr=False, compare=False)
 
     def detached(self) -> "Evaluation":
         return Evaluation(
@@ -78,7 +79,13 @@ class Evaluation:
 
     def scalars(self) -> dict[str, float]:
         """Flat {tag: value} for logging, with one device sync for all values:
-        loss/total, loss/<term>, loss/weighted/<term>, loss/<term>/<layer>."""
+        loss/total, loss/<term>, loss/weighted/<term>, loss/<term>/<layer>. Read once: every observer of the
+        step gets the same dict (a copy), so the step pays one sync however many watch it."""
+        if self._scalars is None:
+            self._scalars = self._read()
+        return dict(self._scalars)
+
+    def _read(self) -> dict[str, float]:
         tags = {"loss/total": self.total}
         tags.update({f"loss/{k}": v for k, v in self.values.items()})
         tags.update({f"loss/weighted/{k}": v for k, v in self.weighted.items()})

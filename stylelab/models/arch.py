@@ -7,13 +7,13 @@ counts indices; a third network of the family is one more row here and one YAML 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import get_args
 
 import torch.nn as nn
 from torchvision.models import VGG16_Weights, VGG19_Weights, WeightsEnum
 from torchvision.models.vgg import make_layers
 
-Pooling = Literal["avg", "max"]  # model.pooling: avg replaces every max pool, as in the paper
+from stylelab.choices import Pooling
 POOLINGS: tuple[str, ...] = get_args(Pooling)
 CHANNELS = (64, 128, 256, 512, 512)  # filters of the five blocks, the same in every VGG
 

@@ -15,14 +15,14 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, get_args
+from typing import get_args
 
 import numpy as np
 import torch
 
+from stylelab.choices import Format
 from stylelab.errors import StyleLabError
 
-Format = Literal["auto", "torchvision", "caffe", "matconvnet"]  # model.format: the one list of these choices
 FORMATS: tuple[str, ...] = get_args(Format)
 
 # What torchvision's ImageNet weights expect.

@@ -15,22 +15,21 @@ import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, get_args
+from typing import get_args
 
-import torch
-import torchvision.transforms.functional as TF
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 from PIL.PngImagePlugin import PngInfo
-from torchvision.utils import make_grid
 
+from stylelab.choices import Corner
 from stylelab.errors import StyleLabError
-from stylelab.io import images, samples
+from stylelab.io import samples
 from stylelab.io.atomic import write_atomic
 from stylelab.sweeps.read import Job, load_sweep, swept_keys
 
-Corner = Literal["bottom_left", "bottom_right", "top_left", "top_right"]  # figure.inset, --inset
 CORNERS: tuple[str, ...] = get_args(Corner)
-_EMPTY_CELL = (225, 225, 225)  # a job that has no final.png (yet)
+_EMPTY_CELL = (222, 222, 236)  # a job that has no final.png (yet); not a grey that anti-aliased text makes
+MIN_PANEL = 128  # pictures smaller than this are enlarged in a sheet, so that it stays readable
+FONT_MIN = 16  # px: the smallest font, whatever the panel size (its letters are at least 14 px high)
 _RATIO_KEYS = ("loss.alpha", "loss.beta")  # labelled with the paper's alpha/beta
 
 
@@ -53,47 +52,42 @@ def _as_list(value: str) -> list[str] | None:
     return [item.strip().strip("'\"") for item in value[1:-1].split(",") if item.strip()]
 
 
-def label(key: str, value: str | None, job: Job | None = None, *, compact: bool = True) -> str:
-    """The text for one swept value: `1e-3` (alpha/beta), `relu1_1..relu3_1`, `shipwreck`, `photo.jpg`."""
+def label(key: str, value: str | None, *, typed: bool = True, ratio: float | None = None) -> str:
+    """The text for one swept value, as the user typed it: `1e3`, the layers written out (three to a line),
+    `shipwreck`, `photo.jpg` (a path: its last part). A value as Hydra recorded it (typed False: no sweep plan
+    to say how it was typed) is written short (1000.0 -> 1000, 100000.0 -> 1e5). ratio: the paper's alpha/beta
+    on a second line, for a figure whose point it is (Fig 4)."""
     if value is None:
-        return "(default)"
-    if key in _RATIO_KEYS and job is not None:
-        alpha, beta = job.value("loss.alpha"), job.value("loss.beta")
-        if isinstance(alpha, (int, float)) and isinstance(beta, (int, float)) and beta:
-            return format_number(alpha / beta)  # the paper labels its columns with the ratio
-    items = _as_list(value)
-    if items is not None:
-        if not items:
-            return "none"
-        return f"{items[0]}..{items[-1]}" if compact and len(items) > 2 else ", ".join(items)
-    if "/" in value or "\\" in value:  # an image path or a nested config option: its last part
-        return value.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
-    try:
-        return format_number(float(value)) if any(c in value for c in ".eE") else value
-    except ValueError:
-        return value
+        text = "(default)"
+    elif (items := _as_list(value)) is not None:
+        lines = [", ".join(items[i:i + 3]) + ("," if i + 3 < len(items) else "") for i in range(0, len(items), 3)]
+        text = "\n".join(lines) if items else "none"
+    elif "/" in value or "\\" in value:  # an image path or a nested config option: its last part
+        text = value.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    else:
+        text = value
+        if not typed:
+            try:
+                text = format_number(float(value)) if any(c in value for c in ".eE") else value
+            except ValueError:
+                pass
+    return text if ratio is None else f"{text}\nalpha/beta {format_number(ratio)}"
 
 
-def _axis_labels(key: str | None, values: list, jobs: list[Job | None]) -> list[str]:
-    if key is None:
-        return []
-    labels = [label(key, v, j) for v, j in zip(values, jobs)]
-    if len(set(labels)) < len(labels):  # e.g. [relu1_1,relu3_1,relu5_1] and [relu1_1,relu5_1]
-        labels = [label(key, v, j, compact=False) for v, j in zip(values, jobs)]
-    return labels
+def _ratio(job: Job | None) -> float | None:
+    alpha, beta = (job.value("loss.alpha"), job.value("loss.beta")) if job is not None else (None, None)
+    return alpha / beta if isinstance(alpha, (int, float)) and isinstance(beta, (int, float)) and beta else None
 
 
-def axis_name(key: str | None, ratios: bool = True) -> str:
-    if ratios and key in _RATIO_KEYS:
-        return "alpha/beta"
-    # a nested experiment group by its last part (fig3_panel); other groups in full (loss/style)
+def axis_name(key: str | None) -> str:
+    # the key the user swept; a nested experiment group by its last part (fig3_panel)
     return (key or "").rsplit("/", 1)[-1] if (key or "").startswith("experiment/") else (key or "")
 
 
-def axes_caption(layout: "Layout", ratios: bool = True) -> str:
-    """'rows: alpha/beta, columns: loss.style_layers' (empty when nothing is swept)."""
-    axes = [f"rows: {axis_name(layout.row_key, ratios)}" if layout.row_key else "",
-            f"columns: {axis_name(layout.col_key, ratios)}" if layout.col_key else ""]
+def axes_caption(layout: "Layout") -> str:
+    """'rows: loss.style_layers, columns: loss.beta' (empty when nothing is swept)."""
+    axes = [f"rows: {axis_name(layout.row_key)}" if layout.row_key else "",
+            f"columns: {axis_name(layout.col_key)}" if layout.col_key else ""]
     return ", ".join(a for a in axes if a)
 
 
@@ -126,10 +120,10 @@ def find_key(jobs: list[Job], key: str) -> str:
     return matches[0]
 
 
-def arrange(jobs: list[Job], rows: str | None = None, cols: str | None = None, *, ratios: bool = True) -> Layout:
+def arrange(jobs: list[Job], rows: str | None = None, cols: str | None = None, *, ratios: bool = False) -> Layout:
     """Put every job into the cell of its (rows, cols) values; without keys, take the swept ones.
 
-    ratios: label alpha or beta by alpha/beta as the paper does; False labels them by their own values.
+    ratios: under a value of loss.alpha or loss.beta, the paper's alpha/beta as a second line.
     """
     rows = find_key(jobs, rows) if rows else None
     cols = find_key(jobs, cols) if cols else None
@@ -158,13 +152,17 @@ def arrange(jobs: list[Job], rows: str | None = None, cols: str | None = None, *
             )
         cells[r][c] = job
 
-    def first_jobs(axis_values, pick):
-        # the job gives label() its alpha and beta; without it the raw value is shown
-        return [next((j for j in jobs if pick(j) == v), None) if ratios else None for v in axis_values]
+    def labels(key, axis_values):
+        if key is None:
+            return []
+        out = []
+        for value in axis_values:
+            job = next(j for j in jobs if j.overrides.get(key) == value)  # its value as typed, its alpha/beta
+            ratio = _ratio(job) if ratios and key in _RATIO_KEYS else None
+            out.append(label(key, job.shown(key), typed=key in job.typed, ratio=ratio))
+        return out
 
-    row_labels = _axis_labels(rows, row_values, first_jobs(row_values, lambda j: j.overrides.get(rows)))
-    col_labels = _axis_labels(cols, col_values, first_jobs(col_values, lambda j: j.overrides.get(cols)))
-    return Layout(rows, cols, row_labels, col_labels, cells)
+    return Layout(rows, cols, labels(rows, row_values), labels(cols, col_values), cells)
 
 
 # ---------------------------------------------------------------- drawing
@@ -204,6 +202,21 @@ def with_inset(picture: Image.Image, small: Image.Image, corner: str = "bottom_l
     return out
 
 
+def panel_of(picture: Image.Image, panel: int | None = None) -> Image.Image:
+    """A cell at the panel size: its longest side `panel` px (nearest neighbour when enlarging, so the pixels
+    stay pixels; Lanczos when shrinking). Without a panel size only a picture under MIN_PANEL is enlarged, by a
+    whole factor."""
+    longest = max(picture.size)
+    if panel is None:
+        if longest >= MIN_PANEL:
+            return picture
+        factor = math.ceil(MIN_PANEL / longest)
+        return picture.resize((picture.width * factor, picture.height * factor), Image.NEAREST)
+    scale = panel / longest
+    size = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
+    return picture.resize(size, Image.NEAREST if scale > 1 else Image.LANCZOS)
+
+
 def grid(
     cells: list[list[Image.Image | None]],
     row_labels: list[str] | None = None,
@@ -211,10 +224,12 @@ def grid(
     title: str = "",
     *,
     padding: int | None = None,
+    panel: int | None = None,
 ) -> Image.Image:
     """Tile `cells` ([row][col], None = empty) with labels left of the rows, above the columns, and a title.
 
-    Cells of other sizes are shrunk to fit and centred; all cells get the size of the largest.
+    Every cell is first brought to the panel size (panel_of); cells of other sizes are shrunk to fit and
+    centred, all get the size of the largest. Labels may have several lines; text is at least FONT_MIN px.
     """
     if not cells or not cells[0] or any(len(row) != len(cells[0]) for row in cells):
         raise ValueError("cells must be a non-empty list of equally long rows")
@@ -222,39 +237,45 @@ def grid(
     n_rows, n_cols = len(cells), len(cells[0])
     if row_labels and len(row_labels) != n_rows or col_labels and len(col_labels) != n_cols:
         raise ValueError(f"{len(row_labels)} row / {len(col_labels)} column labels for a {n_rows} x {n_cols} grid")
+    cells = [[None if im is None else panel_of(im.convert("RGB"), panel) for im in row] for row in cells]
     present = [im for row in cells for im in row if im is not None]
-    cell_h = max((im.height for im in present), default=64)
-    font = _font(max(11, min(28, round(cell_h / 14))))
+    cell_h = max((im.height for im in present), default=panel or MIN_PANEL)
+    font = _font(max(FONT_MIN, min(28, round(cell_h / 14))))
     pad = padding if padding is not None else max(2, font.size // 3)
-    widest_col_label = max((math.ceil(font.getlength(t)) for t in col_labels), default=0)
-    cell_w = max(max((im.width for im in present), default=64), widest_col_label + 2 * pad)
-
-    tiles = []
-    for im in (im for row in cells for im in row):
-        tile = Image.new("RGB", (cell_w, cell_h), _EMPTY_CELL if im is None else "white")
-        if im is not None:
-            im = ImageOps.contain(im.convert("RGB"), (cell_w, cell_h)) if im.width > cell_w or im.height > cell_h else im
-            tile.paste(im.convert("RGB"), ((cell_w - im.width) // 2, (cell_h - im.height) // 2))
-        tiles.append(TF.pil_to_tensor(tile))  # (3, cell_h, cell_w) uint8
-    body = make_grid(torch.stack(tiles).float() / 255, nrow=n_cols, padding=pad, pad_value=1.0)  # (3, H, W)
-    body = TF.to_pil_image(body)
-
     line_h = font.size + pad
-    left = max((math.ceil(font.getlength(t)) for t in row_labels), default=0) + (2 * pad if row_labels else 0)
+
+    def width(text: str) -> int:
+        return max((math.ceil(font.getlength(line)) for line in text.splitlines() or [""]), default=0)
+
+    cell_w = max(max((im.width for im in present), default=cell_h), max(map(width, col_labels), default=0) + 2 * pad)
+    body = Image.new("RGB", (pad + n_cols * (cell_w + pad), pad + n_rows * (cell_h + pad)), "white")
+    for r, row in enumerate(cells):
+        for c, im in enumerate(row):
+            x, y = pad + c * (cell_w + pad), pad + r * (cell_h + pad)
+            if im is None:
+                body.paste(_EMPTY_CELL, (x, y, x + cell_w, y + cell_h))
+                continue
+            if im.width > cell_w or im.height > cell_h:
+                im = ImageOps.contain(im, (cell_w, cell_h))
+            body.paste(im, (x + (cell_w - im.width) // 2, y + (cell_h - im.height) // 2))
+
+    left = max(map(width, row_labels), default=0) + (2 * pad if row_labels else 0)
     title_lines = _wrap(title, font, left + body.width - 2 * pad) if title else []
-    top = len(title_lines) * line_h + (line_h + pad if col_labels else 0) + (pad if title_lines else 0)
+    label_lines = max((len(text.splitlines()) for text in col_labels), default=0)
+    top = len(title_lines) * line_h + label_lines * line_h + (pad if col_labels else 0) + (pad if title_lines else 0)
     canvas = Image.new("RGB", (left + body.width, top + body.height), "white")
     canvas.paste(body, (left, top))
     draw = ImageDraw.Draw(canvas)
     for i, line in enumerate(title_lines):
         draw.text((pad, pad + i * line_h), line, fill="black", font=font)
-    step_x, step_y = cell_w + pad, cell_h + pad  # make_grid puts `pad` before every tile and after the last
     for c, text in enumerate(col_labels):
-        centre = left + pad + c * step_x + cell_w / 2
-        draw.text((centre, top - pad), text, fill="black", font=font, anchor="ms")
+        centre = left + pad + c * (cell_w + pad) + cell_w / 2
+        draw.multiline_text((centre, top - pad), text, fill="black", font=font, anchor="md", align="center",
+                            spacing=pad)
     for r, text in enumerate(row_labels):
-        middle = top + pad + r * step_y + cell_h / 2
-        draw.text((left - pad, middle), text, fill="black", font=font, anchor="rm")
+        middle = top + pad + r * (cell_h + pad) + cell_h / 2
+        draw.multiline_text((left - pad, middle), text, fill="black", font=font, anchor="rm", align="right",
+                            spacing=pad)
     return canvas
 
 
@@ -269,8 +290,9 @@ def _style_image(job: Job) -> Image.Image | None:
     if not path.is_absolute() and job.cwd is not None and (job.cwd / path).is_file():
         path = job.cwd / path
     try:
-        return images.to_pil(images.load_image(samples.resolve_image(str(path))))
-    except StyleLabError as exc:
+        with Image.open(samples.resolve_image(str(path))) as im:
+            return ImageOps.exif_transpose(im).convert("RGB")
+    except (StyleLabError, OSError) as exc:
         warnings.warn(f"no style inset for {job.dir.name}: {exc}", stacklevel=2)
         return None
 
@@ -308,9 +330,14 @@ def sweep_figure(
     cols: str | None = None,
     inset: str | None = None,
     title: str | None = None,
+    *,
+    panel: int | None = None,
+    planned=None,
 ) -> Figure:
-    """The figure of a sweep. Arguments left None come from the jobs' `figure` config (set by experiments)."""
-    jobs = load_sweep(sweep)
+    """The figure of a sweep. Arguments left None come from the jobs' `figure` config (set by experiments).
+
+    planned: the sweep's plan (stylelab.cli.sweep.plan_of), which knows the values as they were typed."""
+    jobs = load_sweep(sweep, planned)
     declared = jobs[0].config.get("figure") or {}
     if rows is None and cols is None:
         rows, cols = declared.get("rows"), declared.get("cols")
@@ -318,13 +345,13 @@ def sweep_figure(
     inset = None if inset in ("none", "") else inset
     if inset is not None and inset not in CORNERS:
         raise StyleLabError(f"the inset corner must be one of {', '.join(CORNERS)} or none, not '{inset}'")
-    layout = arrange(jobs, rows, cols)
+    layout = arrange(jobs, rows, cols, ratios=bool(declared.get("ratios")))
     if title is None:
         title = declared.get("title") or Path(sweep).resolve().name
         caption = axes_caption(layout)
-        if not declared.get("title") and caption:
+        if caption:  # the keys the axes are, as the user swept them
             title = f"{title} ({caption})"
-    picture = grid(load_cells(layout, inset), layout.row_labels, layout.col_labels, title)
+    picture = grid(load_cells(layout, inset), layout.row_labels, layout.col_labels, title, panel=panel)
     finished = sum(job.final is not None for job in jobs)
     return Figure(picture, layout, title, finished, len(jobs))
 
@@ -334,19 +361,11 @@ def save_figure(figure: Figure, path: str | Path, source: str | Path = "") -> Pa
     info = PngInfo()
     info.add_text("Title", figure.title)
     info.add_text("Source", str(source))
-    info.add_text("stylelab:rows", json.dumps({"key": figure.layout.row_key, "labels": figure.layout.row_labels}))
-    info.add_text("stylelab:cols", json.dumps({"key": figure.layout.col_key, "labels": figure.layout.col_labels}))
+    # the labels as one line each (the sheet breaks long ones into lines)
+    rows, cols = ([text.replace("\n", " ") for text in labels]
+                  for labels in (figure.layout.row_labels, figure.layout.col_labels))
+    info.add_text("stylelab:rows", json.dumps({"key": figure.layout.row_key, "labels": rows}))
+    info.add_text("stylelab:cols", json.dumps({"key": figure.layout.col_key, "labels": cols}))
     path = Path(path)
     write_atomic(path, lambda f: figure.image.save(f, format="PNG", pnginfo=info))
     return path
-
-
-def add_to_tensorboard(figure: Figure, logdir: str | Path, tag: str = "figure") -> None:
-    """The figure as an image event; the step is the number of finished jobs, so re-runs show progress."""
-    from torch.utils.tensorboard import SummaryWriter  # tensorboard is only needed here
-
-    writer = SummaryWriter(str(logdir))
-    try:
-        writer.add_image(tag, TF.pil_to_tensor(figure.image), figure.finished)
-    finally:
-        writer.close()

@@ -34,6 +34,11 @@ class Job:
     config: dict  # the composed config, plain YAML data (interpolations like ${inputs.x} unresolved)
     final: Path | None  # final.png, None while the job has not finished
     cwd: Path | None  # the folder it ran from: relative image paths are relative to it
+    typed: dict[str, str] = field(default_factory=dict)  # the swept values as the user typed them ({"loss.beta": "1e3"})
+
+    def shown(self, key: str) -> str | None:
+        """An override's value as the user typed it where the sweep's plan knows it, else as Hydra recorded it."""
+        return self.typed.get(key, self.overrides.get(key))
 
     def value(self, key: str):
         """A dotted config key, following whole-value references like `style: ${inputs.picasso}`."""
@@ -116,16 +121,18 @@ def load_sweep(path: str | Path, planned: list[PlannedJob] | None = None) -> lis
     if not path.is_dir():
         raise StyleLabError(f"'{path}' is not a folder; give the sweep folder that `stylelab -m` printed")
     if (path / ".hydra" / "overrides.yaml").is_file():
-        return [_job(path)]
+        return [_job(path)]  # one run's folder
     found = {p.parent.parent.resolve(): _job(p.parent.parent) for p in sorted(path.glob("*/.hydra/overrides.yaml"))}
     jobs = []
     for plan in planned or []:
         folder = plan.folder.resolve()
+        typed = {key.lstrip("+~"): value for key, value in plan.swept.items()}
         if folder in found:
             jobs.append(found.pop(folder))
+            jobs[-1].typed = typed
         else:  # not started yet: what the plan says about it
             jobs.append(Job(dir=plan.folder, num=plan.num, overrides=_overrides(plan.overrides), config={}, final=None,
-                            cwd=None))
+                            cwd=None, typed=typed))
     jobs += found.values()  # folders the plan does not know (an older sweep into the same folder)
     if not jobs:
         raise StyleLabError(f"'{path}' holds no stylelab jobs (sub-folders with .hydra/overrides.yaml)")
@@ -163,11 +170,12 @@ def ending(folder: Path, steps_asked: int | None = None) -> Ending:
         lines = error.read_text(encoding="utf-8", errors="replace").strip().splitlines()
         return Ending("failed", lines[0] if lines else "unknown error", steps_asked=steps_asked)
     found = Ending("running or killed", steps_asked=steps_asked)
-    if not (folder / "tb").is_dir():
+    events = folder / "tb" if (folder / "tb").is_dir() else folder  # an older stylelab's folders keep tb/
+    if not list(events.glob("events.out.tfevents.*")):
         return found
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    acc = EventAccumulator(str(folder / "tb"), size_guidance={"scalars": 0, "tensors": 1, "images": 1})
+    acc = EventAccumulator(str(events), size_guidance={"scalars": 0, "tensors": 1, "images": 1})
     tb_logger = logging.getLogger("tensorboard")
     level = tb_logger.level
     tb_logger.setLevel(logging.ERROR)  # a resumed run's purge_step is logged as a warning; it is expected here

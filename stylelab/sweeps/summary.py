@@ -62,7 +62,7 @@ def table(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
     for row in rows:
         cells.append([
             str(row.job.num),
-            *[row.job.overrides.get(k, "") for k in keys],
+            *[row.job.shown(k) or "" for k in keys],
             row.status,
             "" if row.steps_done is None else str(row.steps_done),
             "" if row.seconds is None else f"{row.seconds:.3g}",
@@ -116,14 +116,15 @@ def _md_row(texts) -> str:
 
 def contact_sheet(jobs: list[Job], title: str):
     """The final images: a matrix when at most two keys are swept, else one row per job; labelled with the
-    raw override values (the paper figures' alpha/beta ratio labels would hide which of the two changed)."""
+    values as typed."""
     keys = swept_keys(jobs)
     if len(keys) <= 2:
-        layout = figures.arrange(jobs, ratios=False)
-        caption = figures.axes_caption(layout, ratios=False)
+        layout = figures.arrange(jobs)
+        caption = figures.axes_caption(layout)
         heading = f"{title} ({caption})" if caption else title
         return figures.grid(figures.load_cells(layout), layout.row_labels, layout.col_labels, heading)
-    row_labels = [", ".join(f"{k}={figures.label(k, job.overrides.get(k))}" for k in keys) for job in jobs]
+    row_labels = [", ".join(f"{k}={figures.label(k, job.shown(k), typed=k in job.typed)}".replace("\n", " ")
+                            for k in keys) for job in jobs]
     cells = figures.load_cells(figures.Layout(None, None, [], [], [[job] for job in jobs]))
     return figures.grid(cells, row_labels, [], title)
 

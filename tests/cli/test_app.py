@@ -4,6 +4,7 @@ import re
 import signal
 
 import pytest
+from omegaconf import OmegaConf
 from PIL import Image
 
 from stylelab.errors import StyleLabError
@@ -24,7 +25,7 @@ def test_end_to_end_run_writes_image_and_tensorboard(tmp_path, content_png, styl
         assert im.size == (48, 40) and im.mode == "RGB"
     assert (run_dir / "step_00003.png").is_file() and (run_dir / "step_00006.png").is_file()
 
-    acc = events(run_dir / "tb")
+    acc = events(run_dir)
     scalars = set(acc.Tags()["scalars"])
     expected = {"loss/total", "loss/content", "loss/style", "loss/tv", "loss/weighted/content",
                 "loss/weighted/style", "loss/weighted/tv", "loss/content/relu4_2"} | {f"loss/style/{n}" for n in PAPER_STYLE}
@@ -41,7 +42,7 @@ def test_end_to_end_run_writes_image_and_tensorboard(tmp_path, content_png, styl
     assert [e.step for e in acc.Images("image/generated")] == [0, 3, 6]
     assert {"image/content", "image/style"} <= set(acc.Tags()["images"])
 
-    hp = hparams_of(run_dir / "tb")
+    hp = hparams_of(run_dir)
     assert hp["loss.beta"] == pytest.approx(1.032e9) and hp["loss.alpha"] == 1.0
     assert hp["alpha/beta"] == pytest.approx(1 / 1.032e9)
     assert hp["loss.style_layers"] == "[" + ",".join(PAPER_STYLE) + "]"
@@ -51,6 +52,16 @@ def test_end_to_end_run_writes_image_and_tensorboard(tmp_path, content_png, styl
     assert not [k for k in hp if k.startswith(("log.", "device", "hydra")) or k.endswith("_target_")]
     assert "summary/total" in scalars and "summary/seconds_per_step" in scalars
     assert acc.Scalars("summary/total")[0].step == 6
+
+    # the Text tab: the command that remakes this run, its overrides, and the config as .hydra/ saved it
+    text = {tag.split("/")[1]: acc.Tensors(tag)[0].tensor_proto.string_val[0].decode()
+            for tag in acc.Tags()["tensors"] if tag.startswith("text/")}
+    assert set(text) == {"command", "overrides", "config"}
+    assert text["command"] == (f"`stylelab \"content='{content_png}'\" \"style='{style_png}'\" {' '.join(SMOKE)} "
+                               "steps=6 log.every=2 log.image_every=3 save_every=3`")  # hydra.* is Hydra's, not the run's
+    assert "- `steps=6`" in text["overrides"].splitlines()
+    config_text = text["config"].removeprefix("```yaml\n").removesuffix("```")
+    assert OmegaConf.create(config_text) == OmegaConf.load(run_dir / ".hydra" / "config.yaml")
 
 
 @pytest.mark.slow
@@ -65,7 +76,7 @@ def test_multirun_names_job_folders_after_overrides(tmp_path, content_png, style
     assert jobs == ["loss.beta=1e2", "loss.beta=1e3"]  # the key the sweep varies, as typed
     for job, beta in zip(jobs, (100.0, 1000.0)):
         assert (sweep / job / "final.png").is_file()
-        assert hparams_of(sweep / job / "tb")["loss.beta"] == beta
+        assert hparams_of(sweep / job)["loss.beta"] == beta
         assert "content=" in (sweep / job / ".hydra" / "overrides.yaml").read_text()
 
 
@@ -160,7 +171,7 @@ def test_same_seed_same_bytes(tmp_path, content_png, style_png):
 def test_ctrl_c_saves_the_current_image(tmp_path, content_png, style_png):
     run_dir = tmp_path / "run"
     args = [f"content={content_png}", f"style={style_png}", *SMOKE, "steps=100000"]
-    proc = signal_mid_run(args, run_dir, signal.SIGINT, settle=1.0)
+    proc = signal_mid_run(args, run_dir, signal.SIGINT)
     out, err = proc.stdout, proc.stderr
     assert proc.returncode == 0, err
     assert re.search(r"wrote .*final\.png after \d+ steps .*\(interrupted after \d+ steps\)", out)

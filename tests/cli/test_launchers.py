@@ -54,12 +54,12 @@ def test_joblib_sweep_runs_two_jobs_in_two_processes(tmp_path, content_png, styl
     pids = set()
     for job, beta in zip(jobs, (100.0, 1000.0)):
         assert (job / "final.png").is_file()
-        assert hparams_of(job / "tb")["loss.beta"] == beta
-        acc = EventAccumulator(str(job / "tb"))
+        assert hparams_of(job)["loss.beta"] == beta
+        acc = EventAccumulator(str(job))
         acc.Reload()
         assert [e.step for e in acc.Scalars("loss/total")][-1] == 3
         # event files are named ...tfevents.<time>.<host>.<pid>.<n>: the pid of the process that ran the job
-        pids |= {p.name.split(".")[-2] for p in (job / "tb").glob("events*")}
+        pids |= {p.name.split(".")[-2] for p in (job).glob("events*")}
     assert len(pids) == 2
     table = list(csv.DictReader(summary.summarize(sweep)["csv"].open()))
     assert [(row["status"], row["steps done"]) for row in table] == [("done", "3"), ("done", "3")]

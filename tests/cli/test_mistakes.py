@@ -12,7 +12,7 @@ from PIL import Image
 
 from stylelab import memory
 from stylelab.errors import StyleLabError
-from conftest import OFFLINE_ENV, REPO, SHALLOW, SMOKE, api, build, events, make_image, run_cli, run_job
+from conftest import OFFLINE_ENV, REPO, SHALLOW, SMOKE, api, build, make_image, run_cli, run_job
 
 ROOT = os.geteuid() == 0
 
@@ -260,3 +260,55 @@ def test_empty_style_layers_with_a_style_weight_warn_in_one_line(tmp_path, image
     assert proc.returncode == 0, proc.stderr
     assert ("stylelab: warning: loss.style_layers is empty, so the style term is left out although loss.beta=5"
             in proc.stderr.splitlines())
+
+
+# ---------------------------------------------------------------- Ctrl-C in a sweep
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("launcher", [[], ["hydra/launcher=local_parallel", "hydra.launcher.n_jobs=1"]],
+                         ids=["basic", "joblib"])
+def test_ctrl_c_stops_the_whole_sweep_and_resume_finishes_it(tmp_path, images, launcher):
+    """Ctrl-C (SIGINT to the terminal's process group) while job 2 of 3 runs: job 2 keeps a checkpoint, job 3
+    does not start, the report says so and the exit status is an interrupt's; resume= finishes every job."""
+    sweep = tmp_path / "sweep"
+    args = ["-m", *launcher, *images, *SMOKE, *SHALLOW, "save_every=1", "steps=2,100000,3", f"hydra.sweep.dir={sweep}"]
+    proc = subprocess.Popen([sys.executable, "-m", "stylelab.cli", *args], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 300
+    while not (sweep / "steps=100000" / "step_00003.png").exists() and time.time() < deadline:
+        time.sleep(0.1)  # job 2 is inside its loop
+    os.killpg(proc.pid, 2)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert f"stylelab: sweep {sweep}: 3 jobs: 1 done, 1 stopped, 0 failed, 1 not started" in err
+    step = torch.load(sweep / "steps=100000" / "checkpoint.pt", weights_only=True)["step"]
+    assert step >= 3 and not (sweep / "steps=3").exists()
+    proc = run_cli(f"resume={sweep}", f"steps={step + 2}", *launcher)
+    assert proc.returncode == 0, proc.stderr
+    assert "resuming 2 of the 3 jobs" in proc.stdout
+    assert (sweep / "steps=100000" / "final.png").is_file() and (sweep / "steps=3" / "final.png").is_file()
+
+
+# ---------------------------------------------------------------- a signal at any moment
+
+
+@pytest.mark.slow
+def test_a_sigterm_at_any_moment_leaves_no_half_made_run_folder(tmp_path, images):
+    """SIGTERM while torch loads, while Hydra makes the folder, while the network loads, inside the loop: the
+    exit status is SIGTERM's, no traceback, and the folder is either not there or a run that resumes."""
+    for delay in (0.2, 1.0, 2.5, 4.0, 6.0):
+        run_dir = tmp_path / f"run{delay}"
+        proc = subprocess.Popen([sys.executable, "-m", "stylelab.cli", *images, *SMOKE, "steps=100000",
+                                 f"hydra.run.dir={run_dir}"], cwd=REPO, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        time.sleep(delay)
+        proc.send_signal(15)
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 143, (delay, err)
+        assert "Traceback" not in err, (delay, err)
+        if run_dir.exists():
+            kept = {p.name for p in run_dir.iterdir()}
+            assert {"final.png", "checkpoint.pt", ".hydra"} <= kept, (delay, kept)
+            assert not [p for p in run_dir.rglob("*") if p.name.endswith(".tmp")]

@@ -43,12 +43,12 @@ def test_a_users_loss_from_their_own_config_dir(tmp_path, user_files, content_pn
                    f"content={content_png}", f"style={style_png}", *SMOKE, *SHALLOW, "steps=3", "log.every=1",
                    f"hydra.run.dir={run_dir}", env={"PYTHONPATH": str(user_files / "code")})
     assert proc.returncode == 0, proc.stderr
-    acc = events(run_dir / "tb")
+    acc = events(run_dir)
     first = {layer: acc.Scalars(f"loss/style/{layer}")[0].value for layer in ("relu1_1", "relu2_1")}
     assert acc.Scalars("loss/style")[0].value == pytest.approx(0.5 * first["relu1_1"] + 0.5 * first["relu2_1"])
     values = [e.value for e in acc.Scalars("loss/style")]
     assert values[-1] < values[0]  # it was optimised
-    hp = hparams_of(run_dir / "tb")
+    hp = hparams_of(run_dir)
     assert hp["loss/style"] == "mine" and hp["loss.style.scale"] == 3.0
 
 
@@ -59,7 +59,7 @@ def test_a_users_loss_through_the_searchpath_in_a_sweep_and_its_typos(tmp_path, 
     env = {"PYTHONPATH": str(user_files / "code")}
     proc = run_cli("-m", "loss/style=gram,mine", *common, f"hydra.sweep.dir={tmp_path / 'sweep'}", env=env)
     assert proc.returncode == 0, proc.stderr
-    chosen = sorted(hparams_of(job / "tb")["loss/style"] for job in (tmp_path / "sweep").iterdir() if job.is_dir())
+    chosen = sorted(hparams_of(job)["loss/style"] for job in (tmp_path / "sweep").iterdir() if job.is_dir())
     assert chosen == ["gram", "mine"]
     proc = run_cli("loss/style=mine", "loss.style.scael=3", *common, f"hydra.run.dir={tmp_path / 'typo'}", env=env)
     assert proc.returncode != 0 and "scael" in proc.stderr and not (tmp_path / "typo").exists()
@@ -93,7 +93,7 @@ def test_the_readmes_own_loss_runs_as_written_from_its_folder(readme_files, cont
                    f"style={style_png}", *SMOKE, *SHALLOW, "steps=2", f"hydra.run.dir={run_dir}",
                    cwd=readme_files, script=True)
     assert proc.returncode == 0, proc.stderr
-    assert hparams_of(run_dir / "tb")["loss/style"] == "mine"
+    assert hparams_of(run_dir)["loss/style"] == "mine"
     proc = run_cli("-m", "hydra.searchpath=[file://my_configs]", "loss/style=gram,mine", f"content={content_png}",
                    f"style={style_png}", *SMOKE, *SHALLOW, "steps=2", f"hydra.sweep.dir={readme_files / 'sweep'}",
                    cwd=readme_files, script=True)
@@ -111,15 +111,15 @@ def test_a_users_fourth_term_whose_weight_is_swept(readme_files, content_png, st
     jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir() and not p.name.startswith("."))
     assert jobs == ["loss.terms.means.weight=1", "loss.terms.means.weight=100"]
     for job, weight in zip(jobs, (1.0, 100.0)):
-        acc = events(sweep / job / "tb")
+        acc = events(sweep / job)
         value = acc.Scalars("loss/means")[0].value
         assert acc.Scalars("loss/means/relu3_1")[0].value == pytest.approx(value) and value > 0
         assert acc.Scalars("loss/weighted/means")[0].value == pytest.approx(weight * value, rel=1e-5)
         # the total is every term's weighted value: content, style, and the user's term (tv, laplacian weigh 0)
         total = sum(acc.Scalars(f"loss/weighted/{t}")[0].value for t in ("content", "style", "means"))
         assert acc.Scalars("loss/total")[0].value == pytest.approx(total, rel=1e-5)
-        assert hparams_of(sweep / job / "tb")["loss.terms.means.weight"] == weight
-        assert "loss.terms.means.weight" in differing_hparams(sweep / job / "tb")
+        assert hparams_of(sweep / job)["loss.terms.means.weight"] == weight
+        assert "loss.terms.means.weight" in differing_hparams(sweep / job)
 
 
 def test_a_target_that_cannot_be_imported_is_one_sentence(tmp_path, content_png, style_png):

@@ -65,7 +65,7 @@ def cluster():
 
 
 def tb(job: Path) -> EventAccumulator:
-    acc = EventAccumulator(str(job / "tb"), size_guidance={"scalars": 0, "tensors": 0})
+    acc = EventAccumulator(str(job), size_guidance={"scalars": 0, "tensors": 0})
     acc.Reload()
     return acc
 
@@ -82,7 +82,7 @@ def test_four_job_alpha_beta_sweep_runs_on_slurm(cluster, tmp_path, content_png,
         alpha, beta = re.fullmatch(r"loss\.alpha=(\d+),loss\.beta=(1e\d)", job.name).groups()  # as typed
         with Image.open(job / "final.png") as im:
             assert im.size == (48, 40)
-        hp = hparams_of(job / "tb")
+        hp = hparams_of(job)
         assert (hp["loss.alpha"], hp["loss.beta"]) == (float(alpha), float(beta))
         assert [e.step for e in tb(job).Scalars("loss/total")][-1] == 3
         seen.add((hp["loss.alpha"], hp["loss.beta"]))
@@ -114,7 +114,7 @@ def test_preempted_job_checkpoints_requeues_and_resumes_exactly(cluster, tmp_pat
     )
     try:
         deadline = time.time() + 300
-        while not list(sweep.glob("*/tb/events*")) and time.time() < deadline:
+        while not list(sweep.glob("*/events.out.tfevents.*")) and time.time() < deadline:
             time.sleep(0.2)
         running = subprocess.run(["squeue", "-h", "-t", "running", "-o", "%i"], capture_output=True, text=True,
                                  env=cluster).stdout.split()

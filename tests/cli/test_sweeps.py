@@ -9,7 +9,7 @@ import torch
 
 from stylelab.cli import sweep as sweeps
 from stylelab.sweeps.read import ERROR_FILE
-from conftest import SHALLOW, SMOKE, differing_hparams, events, hparams_of, make_image, run_cli
+from conftest import SHALLOW, SMOKE, differing_hparams, events, hparams_of, make_image, run_cli, written
 
 FAST = [*SMOKE, *SHALLOW, "steps=2"]
 
@@ -52,9 +52,9 @@ def test_a_failed_job_does_not_end_the_sweep(tmp_path, content_png, style_png, l
     failed = sweep / "loss.beta=-1"
     assert (failed / ERROR_FILE).read_text().startswith("loss.beta must be >= 0, not -1.0")
     assert not (failed / "final.png").exists()
-    acc = events(failed / "tb")
+    acc = events(failed)
     assert "loss.beta must be >= 0" in acc.Tensors("error/text_summary")[0].tensor_proto.string_val[0].decode()
-    assert hparams_of(failed / "tb")["loss.beta"] == -1.0  # listed in the HParams tab, with status failure
+    assert hparams_of(failed)["loss.beta"] == -1.0  # listed in the HParams tab, with status failure
     for name in ("loss.beta=1", "loss.beta=2"):
         assert (sweep / name / "final.png").is_file()
 
@@ -89,14 +89,14 @@ def test_resume_needs_only_the_run_folder(tmp_path, content_png, style_png):
     proc = run_cli(*common, "steps=2", "checkpoint_every=2", f"hydra.run.dir={run_dir}")
     assert proc.returncode == 0, proc.stderr
 
-    before = {p: p.stat().st_mtime_ns for p in run_dir.rglob("*") if p.is_file()}
+    before = written(run_dir)
     proc = run_cli(f"resume={run_dir}", "loss.beta=6e3")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip() == (
         f"stylelab: error: cannot resume {run_dir}: it was made with loss.beta=5000.0, and this command line sets "
         "loss.beta=6000.0; only steps and settings that do not change the picture (device, logging, speed "
         "switches) may change")
-    assert {p: p.stat().st_mtime_ns for p in run_dir.rglob("*") if p.is_file()} == before  # nothing written
+    assert written(run_dir) == before  # nothing written
 
     proc = run_cli(f"resume={run_dir}", "steps=4", "log.progress=false", "device=cpu")
     assert proc.returncode == 0, proc.stderr
@@ -117,15 +117,15 @@ def test_resume_a_sweep_runs_only_the_jobs_that_did_not_finish(tmp_path, content
     done = sweep / "style=style.png,loss.beta=1e2"
     killed = sweep / "style=style.png,loss.beta=1e3"
     (killed / "final.png").unlink()  # killed after its last checkpoint, before its summary
-    shutil.rmtree(killed / "tb")
+    shutil.rmtree(killed)
     shutil.rmtree(sweep / "style=late.png,loss.beta=1e3")  # never started
     make_image(late, seed=5)  # the missing style is there now
-    untouched = {p: p.stat().st_mtime_ns for p in done.rglob("*")}
+    untouched = written(done)
 
     proc = run_cli(f"resume={sweep}")
     assert proc.returncode == 0, proc.stderr
     assert f"resuming 3 of the 4 jobs of {sweep}" in proc.stdout
-    assert {p: p.stat().st_mtime_ns for p in done.rglob("*")} == untouched
+    assert written(done) == untouched
     rows, _ = summary_rows(sweep)
     assert [r["status"] for r in rows] == ["done"] * 4
     assert not list(sweep.rglob(ERROR_FILE))
@@ -146,8 +146,8 @@ def test_sweep_jobs_are_named_by_what_varies_as_typed(tmp_path, content_png, sty
         "loss.beta=1e4,loss.style_layers=[relu1_1,relu2_1]", "loss.beta=1e4,loss.style_layers=[relu1_1]"]
     job = sweep / "loss.beta=1e3,loss.style_layers=[relu1_1]"
     assert "content=" in (job / ".hydra" / "overrides.yaml").read_text()  # the constants stay recorded
-    assert hparams_of(job / "tb")["image.size"] == 48
-    assert differing_hparams(job / "tb") == {"loss.beta", "loss.style_layers"}  # TensorBoard shows them first
+    assert hparams_of(job)["image.size"] == 48
+    assert differing_hparams(job) == {"loss.beta", "loss.style_layers"}  # TensorBoard shows them first
 
     weights = tmp_path / "vgg19_very_long_file_name_of_someones_converted_weights_version_2_final.pth"
     torch.save(torch.load(random_weights_file, weights_only=True), weights)

@@ -59,7 +59,7 @@ def test_the_equivalences(tmp_path, images3):
 def test_luminance_transfer_keeps_the_contents_chroma(tmp_path, images3):
     content, s1, _ = images3
     run_job(tmp_path / "run", f"content={content}", f"style={s1}", *FAST, "colour=luminance", "log.image_every=1")
-    acc = events(tmp_path / "run" / "tb")
+    acc = events(tmp_path / "run")
     style_shown = acc.Images("image/style")[0]
     shown = np.asarray(Image.open(__import__("io").BytesIO(style_shown.encoded_image_string)).convert("RGB"))
     assert (shown[..., 0] == shown[..., 1]).all() and (shown[..., 1] == shown[..., 2]).all()  # the style as used: grey
@@ -75,7 +75,7 @@ def test_luminance_transfer_keeps_the_contents_chroma(tmp_path, images3):
 def test_colour_matching_shows_the_recoloured_style(tmp_path, images3):
     content, s1, _ = images3
     run_job(tmp_path / "run", f"content={content}", f"style={s1}", *FAST, "colour=match", "colour.method=chol")
-    acc = events(tmp_path / "run" / "tb")
+    acc = events(tmp_path / "run")
     style_shown = np.asarray(Image.open(__import__("io").BytesIO(acc.Images("image/style")[0].encoded_image_string)))
     photo = resize_longest(load_image(content), 48)
     assert np.allclose(style_shown.reshape(-1, 3).mean(0) / 255, photo.reshape(3, -1).mean(1).numpy(), atol=0.02)
@@ -86,7 +86,7 @@ def test_coarse_to_fine_steps_run_on_and_each_level_ends_in_tensorboard(tmp_path
     content, s1, _ = images3
     run_job(tmp_path / "run", f"content={content}", f"style={s1}", *SMOKE, *SHALLOW, "schedule.sizes=[32,48,64]",
             "schedule.steps=[3,2,4]", "log.every=1", "log.image_every=100")
-    acc = events(tmp_path / "run" / "tb")
+    acc = events(tmp_path / "run")
     # steps run on across the levels; where one hands over to the next, both are logged, each at its own size:
     # the coarse level's last losses and image, then the fine level's first
     assert steps_of(acc, "loss/total") == [0, 1, 2, 3, 3, 4, 5, 5, 6, 7, 8, 9]
@@ -110,7 +110,7 @@ def test_a_level_that_converges_early_hands_on_to_the_next(tmp_path, images3, ca
                 "schedule.steps=[5,4]", "log.every=1", "log.image_every=100", "optimizer.tolerance_change=1e30")
     assert "level 1 (32 px) stopped after 2 steps: loss changed by less than" in caplog.text
     assert "level 2 starts at step 5" in caplog.text
-    acc = events(tmp_path / "run" / "tb")
+    acc = events(tmp_path / "run")
     assert steps_of(acc, "loss/total") == [0, 1, 2, 5, 6, 7]
     assert steps_of(acc, "image/generated", "Images") == [0, 2, 5, 7]  # level 1's result at the step it ended
     with Image.open(tmp_path / "run" / "final.png") as im:
@@ -134,7 +134,7 @@ def test_resume_across_levels_gives_the_same_bytes(tmp_path, images3, monkeypatc
     assert saved["step"] == stop_at and saved["level"] == (0 if stop_at <= 3 else 1)
     run_job(part, *common, f"resume={part}")
     assert final(part) == final(tmp_path / "whole")
-    a, b = events(tmp_path / "whole" / "tb"), events(part / "tb")
+    a, b = events(tmp_path / "whole"), events(part)
     assert steps_of(b, "loss/total") == steps_of(a, "loss/total") == [0, 1, 2, 3, 3, 4, 5, 6, 7]
     assert [e.value for e in b.Scalars("loss/total")] == [e.value for e in a.Scalars("loss/total")]
     assert steps_of(b, "image/generated", "Images") == steps_of(a, "image/generated", "Images")

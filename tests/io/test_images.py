@@ -492,15 +492,17 @@ def test_fetch_sample_unreachable(tmp_path: Path) -> None:
     with pytest.raises(StyleLabError) as info:
         fetch_sample(sample, folder=folder, progress=False)
     message = str(info.value)
-    assert message.startswith(f"could not download gone from {sample.url} (")
-    assert f"put the file gone.jpg (sha256 {'ab' * 6}...) into {folder}" in message
+    # one sentence: the reason, then the file with its full URL, its full sha256 and the folder it goes in
+    assert message.startswith("1 file could not be downloaded (")
+    assert message.endswith(f"put it into its folder, then run again: gone.jpg from {sample.url} "
+                            f"(sha256 {'ab' * 32}) into {folder}")
     assert only_files(folder) == []
 
 
 def test_fetch_sample_http_404(server: LoopbackServer, tmp_path: Path) -> None:
     sample = served_sample(server)
     missing = SampleImage(**{**sample.__dict__, "url": server.url("missing.png")})
-    with pytest.raises(StyleLabError, match=r"could not download tiny .*\(HTTP 404"):
+    with pytest.raises(StyleLabError, match=r"^1 file could not be downloaded \(HTTP 404 .*: tiny.png from "):
         fetch_sample(missing, folder=tmp_path / "images", progress=False)
 
 

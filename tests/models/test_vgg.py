@@ -200,8 +200,10 @@ def test_imagenet_offline_names_file_and_folder(tmp_path, monkeypatch, name, fil
     with pytest.raises(StyleLabError) as err:
         build_extractor(["relu1_1"], model=name, weights="imagenet", progress=False)
     message = str(err.value)
-    assert f"could not download the ImageNet {name.upper()} weights from https://download.pytorch.org/models/{file}" in message
-    assert f"put the file {file} into {tmp_path / 'empty_home' / 'hub' / 'checkpoints'}" in message
+    # the file, its full URL, the hash torchvision checks (its name carries the first 8 hex digits) and its folder
+    assert message == (f"1 file could not be downloaded (no network); put it into its folder, then run again: {file} "
+                       f"from https://download.pytorch.org/models/{file} (sha256 starting {file[6:14]}) into "
+                       f"{tmp_path / 'empty_home' / 'hub' / 'checkpoints'}")
 
 
 def test_vgg16_imagenet_loads_through_torchvision_cache(tmp_path, monkeypatch):

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import yaml
 from PIL import Image
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from stylelab.cli import figure as figure_cli
 from stylelab.sweeps import figure as figures
@@ -69,16 +68,20 @@ def test_numbers_are_written_as_the_paper_writes_them(x, text):
 
 
 def test_labels_of_swept_values(tmp_path):
-    job = Job(tmp_path, 0, {}, {"loss": {"alpha": 1.0, "beta": 1250.0}}, None, None)
-    assert figures.label("loss.beta", "1250.0", job) == "8e-4"  # alpha/beta, not beta
-    assert figures.label("loss.style_layers", "[relu1_1,relu2_1,relu3_1]") == "relu1_1..relu3_1"
+    assert figures.label("loss.beta", "1e3") == "1e3"  # as typed
+    assert figures.label("loss.beta", "1000.0", typed=False) == "1000"  # as Hydra recorded it: short
+    assert figures.label("loss.beta", "1250.0", typed=False, ratio=8e-4) == "1250\nalpha/beta 8e-4"
+    # layer sets written out, three to a line, never as a range
+    assert figures.label("loss.style_layers", "[relu1_1,relu2_1,relu3_1]") == "relu1_1, relu2_1, relu3_1"
+    assert figures.label("loss.style_layers", "[relu1_1,relu2_1,relu3_1,relu4_1]") == ("relu1_1, relu2_1, relu3_1,"
+                                                                                      "\nrelu4_1")
     assert figures.label("loss.style_layers", "[relu1_1, relu2_1]") == "relu1_1, relu2_1"
     assert figures.label("loss.content_layers", "[relu4_2]") == "relu4_2"
     assert figures.label("loss.style_layers", "[]") == "none"
     assert figures.label("style", "/data/paintings/femme.jpg") == "femme.jpg"
     assert figures.label("experiment/gatys2016/fig3_panel", "the_scream") == "the_scream"
     assert figures.label("seed", "3") == "3"
-    assert figures.label("loss.tv_weight", "0.001") == "1e-3"
+    assert figures.label("loss.tv_weight", "0.001", typed=False) == "1e-3"
 
 
 def test_load_sweep_follows_job_numbers_and_reads_configs(fig4_sweep):
@@ -101,9 +104,12 @@ def test_arrange_puts_every_job_in_its_cell(fig4_sweep):
     jobs = load_sweep(fig4_sweep)
     layout = figures.arrange(jobs, "loss.style_layers", "loss.beta")
     assert layout.shape == (5, 4)
-    assert layout.row_labels == ["relu1_1", "relu1_1, relu2_1", "relu1_1..relu3_1", "relu1_1..relu4_1",
-                                 "relu1_1..relu5_1"]
-    assert layout.col_labels == ["1e-5", "1e-4", "1e-3", "1e-2"]
+    assert layout.row_labels == ["relu1_1", "relu1_1, relu2_1", "relu1_1, relu2_1, relu3_1",
+                                 "relu1_1, relu2_1, relu3_1,\nrelu4_1", "relu1_1, relu2_1, relu3_1,\nrelu4_1, relu5_1"]
+    assert layout.col_labels == ["1e5", "1e4", "1000", "100"]  # no plan: Hydra's spelling, short
+    with_ratios = figures.arrange(jobs, "loss.style_layers", "loss.beta", ratios=True)
+    assert with_ratios.col_labels == ["1e5\nalpha/beta 1e-5", "1e4\nalpha/beta 1e-4", "1000\nalpha/beta 1e-3",
+                                      "100\nalpha/beta 1e-2"]
     assert layout.cells[2][3].overrides == {"loss.style_layers": LAYER_SETS[2], "loss.beta": "100.0",
                                             "experiment": "gatys2016/fig4"}
     # without keys, the two swept keys are taken; swapping them transposes the grid
@@ -111,7 +117,7 @@ def test_arrange_puts_every_job_in_its_cell(fig4_sweep):
     assert figures.arrange(jobs, rows="loss.beta", cols="loss.style_layers").shape == (4, 5)
 
 
-def test_compact_layer_labels_fall_back_to_full_lists_when_they_collide(tmp_path):
+def test_layer_labels_are_written_out_so_they_never_collide(tmp_path):
     sweep = tmp_path / "sweep"
     for i, layers in enumerate(["[relu1_1,relu3_1,relu5_1]", "[relu1_1,relu2_1,relu5_1]"]):
         make_job(sweep, i, {"loss.style_layers": layers}, final_colour=(i, 0, 0))
@@ -125,7 +131,7 @@ def test_grid_places_cells_in_rows_and_columns_with_labels(tmp_path):
     picture = figures.grid(cells, ["row a", "row b"], ["x", "y", "z"], "a title")
     boxes = {(r, c): boxes_of(picture, colour(r, c)) for r in range(2) for c in range(3) if (r, c) != (1, 2)}
     for (r, c), (x0, y0, x1, y1) in boxes.items():
-        assert (x1 - x0, y1 - y0) == (30, 20)  # pasted at full size, not scaled
+        assert (x1 - x0, y1 - y0) == (150, 100)  # under 128 px: enlarged by a whole factor (5), nearest neighbour
         if c:
             assert x0 > boxes[(r, c - 1)][2]  # right of its left neighbour
         if r:
@@ -135,8 +141,32 @@ def test_grid_places_cells_in_rows_and_columns_with_labels(tmp_path):
     arr = np.asarray(picture)
     # text is drawn left of the first column (row labels) and above the first row (column labels)
     x0, y0 = boxes[(0, 0)][:2]
-    assert (arr[y0:y0 + 20, : x0 - 1] < 128).any()
-    assert (arr[: y0 - 1, x0:x0 + 30] < 128).any()
+    assert (arr[y0:y0 + 100, : x0 - 1] < 128).any()
+    assert (arr[: y0 - 1, x0:x0 + 150] < 128).any()
+
+
+def ink_height(picture: Image.Image, box) -> int:
+    """How many pixel rows of a region hold dark (text) pixels."""
+    x0, y0, x1, y1 = box
+    rows = (np.asarray(picture.convert("L"))[y0:y1, x0:x1] < 100).any(axis=1)
+    return int(np.ptp(np.nonzero(rows)[0]) + 1) if rows.any() else 0
+
+
+@pytest.mark.parametrize("size", [16, 64, 600])
+def test_label_text_is_at_least_14_px_whatever_the_panel(size):
+    cells = [[Image.new("RGB", (size, size), (200, 200, 255))]]
+    picture = figures.grid(cells, ["Wg"], ["Wg"])  # a capital and a descender: the text's full height
+    x0, y0, x1, y1 = boxes_of(picture, (200, 200, 255))
+    assert ink_height(picture, (0, y0, x0, y1)) >= 14 and ink_height(picture, (x0, 0, x1, y0)) >= 14
+
+
+def test_the_panel_size_scales_every_picture(tmp_path):
+    small = Image.new("RGB", (40, 30), (255, 0, 0))
+    small.putpixel((0, 0), (0, 255, 0))
+    out = figures.panel_of(small, 200)
+    assert out.size == (200, 150) and out.getpixel((4, 4)) == (0, 255, 0)  # nearest neighbour: pixels stay sharp
+    assert figures.panel_of(Image.new("RGB", (400, 300)), 200).size == (200, 150)
+    assert figures.panel_of(Image.new("RGB", (300, 200))).size == (300, 200)  # big enough: as it is
 
 
 def test_grid_refuses_ragged_cells_and_wrong_label_counts():
@@ -160,25 +190,22 @@ def test_inset_goes_into_the_asked_corner():
         figures.with_inset(big, small, "middle")
 
 
-def test_figure_command_writes_labelled_png_and_tensorboard(fig4_sweep, capsys):
+def test_figure_command_writes_a_labelled_png(fig4_sweep, capsys):
     figure_cli.main([str(fig4_sweep)])  # the layout comes from the jobs' figure config
     out = capsys.readouterr().out
     assert "(5 x 4 grid; 20 of 20 jobs finished" in out
     with Image.open(fig4_sweep / "figure.png") as im:
         picture, text = im.convert("RGB"), dict(im.text)
-    assert text["Title"] == "Fig 4"
-    assert json.loads(text["stylelab:rows"]) == {"key": "loss.style_layers", "labels": [
-        "relu1_1", "relu1_1, relu2_1", "relu1_1..relu3_1", "relu1_1..relu4_1", "relu1_1..relu5_1"]}
-    assert json.loads(text["stylelab:cols"]) == {"key": "loss.beta", "labels": ["1e-5", "1e-4", "1e-3", "1e-2"]}
+    assert text["Title"] == "Fig 4 (rows: loss.style_layers, columns: loss.beta)"  # the keys as swept
+    assert json.loads(text["stylelab:rows"])["key"] == "loss.style_layers"
+    assert json.loads(text["stylelab:rows"])["labels"][2] == "relu1_1, relu2_1, relu3_1"
+    assert json.loads(text["stylelab:cols"]) == {"key": "loss.beta", "labels": ["1e5", "1e4", "1000", "100"]}
     lefts = sorted({boxes_of(picture, colour(0, c))[0] for c in range(4)})
     tops = sorted({boxes_of(picture, colour(r, 0))[1] for r in range(5)})
     assert len(lefts) == 4 and len(tops) == 5
     assert boxes_of(picture, colour(3, 2))[:2] == (lefts[2], tops[3])
 
-    acc = EventAccumulator(str(fig4_sweep / "tb_figure"), size_guidance={"images": 0})
-    acc.Reload()
-    [event] = acc.Images("figure")
-    assert (event.width, event.height) == picture.size and event.step == 20
+    assert not (fig4_sweep / "tb_figure").exists()  # the figure is no run of its own in TensorBoard
 
 
 def test_figure_flags_override_the_config_and_the_inset_shows_the_style(fig4_sweep, tmp_path):
