@@ -23,7 +23,8 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from types import MappingProxyType
+from typing import Callable, Mapping, Sequence
 
 import torch
 
@@ -65,6 +66,9 @@ class Diverged(StyleLabError):
         self.result = result
 
 
+STALLED = 10  # steps of exactly the same loss after which the run warns that the optimizer is stuck
+
+
 class _Diverged(Exception):
     """Raised from the closure when the loss of the current image is not finite, before the optimizer
     changes anything: the last good image and optimizer state are the ones kept."""
@@ -72,13 +76,13 @@ class _Diverged(Exception):
 
 def run(parts: Parts, folder: Path | None = None, *, pictures: dict | None = None, resume: bool = False,
         start_over: bool = False, observers: Sequence[Observer] = (), stop: Callable[[], str | None] | None = None,
-        varying: set[str] = frozenset(), notes: dict[str, str] | None = None) -> RunResult:
+        varying: Mapping[str, str] = MappingProxyType({}), notes: dict[str, str] | None = None) -> RunResult:
     """Run `parts`; with `folder`, write final.png, TensorBoard events, step PNGs and checkpoint.pt there.
 
     resume: go on from the checkpoint in `folder`. start_over: `folder` holds an earlier attempt without a
     checkpoint, whose TensorBoard events are dropped. stop(): asked before every update; a reason ends the
     run between two updates (the command line passes its StopSignals.reason; without it, the run catches
-    Ctrl-C itself). varying: the settings the run's sweep varies (HParams shows them first). notes: text
+    Ctrl-C itself). varying: the settings the run's sweep varies, as typed (HParams shows them first, so). notes: text
     for TensorBoard's Text tab (the command line, its overrides, the resolved config), logged at the first step.
     Raises Diverged, after writing the last finite image and its checkpoint, when the loss becomes inf or nan.
     A run folder is locked while the run works in it (stylelab.io.lock): another process is refused.
@@ -174,6 +178,7 @@ def _run(parts: Parts, folder: Path | None, pictures, resume, start_over, observ
                     opt.load_state_dict(start.state.optimizer)
                 step = start.state.step if resuming else level.first
                 previous = start.state.previous_loss if resuming else math.inf
+                same = 0  # steps in a row whose loss is exactly the one before
                 for w in watchers:
                     w.on_level(k, level, images_k, step)
                     w.on_image(step, x.detach())
@@ -212,6 +217,10 @@ def _run(parts: Parts, folder: Path | None, pictures, resume, start_over, observ
                     stopped = _tolerance(step, losses, x.grad, previous, optimizer)
                     if stopped:
                         break
+                    same = same + 1 if float(losses.total) == previous and previous != 0 else 0
+                    if same == STALLED:  # the optimizer no longer moves the image: say so once, go on
+                        warnings.warn(f"the loss has not changed for {STALLED} steps (step {step}): the optimizer "
+                                      "is stuck (optimizer=adam, or another init, may help)", stacklevel=2)
                     previous = float(losses.total)
                     if folder is not None and parts.checkpoint_every > 0 and step % parts.checkpoint_every == 0:
                         elapsed = seconds + time.perf_counter() - clock

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Mapping
 
 import torch
 from tqdm import tqdm
@@ -154,10 +155,11 @@ class TensorBoard(Observer):
         self._image(step, picture, "image/final")
 
     def hparams(self, settings: dict, final: Evaluation, step: int, extra_metrics: dict[str, float] | None = None,
-                varying: set[str] = frozenset()) -> None:
+                varying: Mapping[str, str] = MappingProxyType({})) -> None:
         """The HParams tab's record of this run: its settings, and its final losses as summary/* metrics.
 
-        varying: the settings its sweep varies; TensorBoard shows those columns first.
+        varying: the settings its sweep varies, with their values as typed (`1e3`, shown so: TensorBoard
+        would write 1000.0 next to 1.0000e+5); TensorBoard shows those columns first.
         """
         scalars = final.scalars()
         metrics = {f"summary/{k.removeprefix('loss/')}": v for k, v in scalars.items() if k.count("/") == 1}
@@ -168,15 +170,16 @@ class TensorBoard(Observer):
             for tag, value in metrics.items():
                 self.writer.add_scalar(tag, value, step)
 
-    def failed(self, settings: dict, reason: str, varying: set[str] = frozenset()) -> None:
+    def failed(self, settings: dict, reason: str, varying: Mapping[str, str] = MappingProxyType({})) -> None:
         """A run that failed: the reason as text, and its settings in the HParams tab with status failure."""
         with self.io():
             self.writer.add_text("error", reason)
         self._session(hparams(settings), {}, "STATUS_FAILURE", varying)
 
-    def _session(self, hparams: dict, metrics: dict, status: str, varying: set[str]) -> None:
+    def _session(self, hparams: dict, metrics: dict, status: str, varying: Mapping[str, str]) -> None:
         """torch's three hparams summaries, written into this run's own folder (so the HParams tab links them to
         its curves), with the end status and the `differs` flags filled in."""
+        hparams = {**hparams, **{key: typed for key, typed in varying.items() if key in hparams}}
         from tensorboard.plugins.hparams.api_pb2 import Status
         from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
         from torch.utils.tensorboard.summary import hparams as hparams_summaries

@@ -1,7 +1,6 @@
 """notebooks/quickstart.ipynb runs top to bottom as CI runs it: tiny, no network (the trained stand-in of
 ../shared/weights when it is there, else random weights); the TensorBoard cell is tagged skip-execution."""
 
-import os
 
 import nbformat
 import pytest

@@ -63,7 +63,7 @@ def _save_resumed(cfg: DictConfig) -> None:
     write_atomic(folder / "config.yaml", lambda f: f.write(text.encode("utf-8")))
 
 
-def record_failure(run_dir: Path, reason: str, details: str, cfg: DictConfig, settings: dict, varying: set[str],
+def record_failure(run_dir: Path, reason: str, details: str, cfg: DictConfig, settings: dict, varying: dict[str, str],
                    tensorboard: bool = True) -> None:
     """error.txt and the run's TensorBoard say why the job failed (HParams lists it with status failure)."""
     text = reason + ("\n\n" + details if details else "") + "\n"
@@ -95,19 +95,23 @@ def _shell_word(override: str) -> str:
     return shlex.quote(override)
 
 
-def notes(cfg: DictConfig, overrides: list[str]) -> dict[str, str]:
-    """The Text tab of a run: the command that makes this run alone (a sweep's job included), its overrides
-    one per line, and the config it ran with (Markdown: TensorBoard renders code blocks as typed)."""
+def notes(cfg: DictConfig, overrides: list[str], typed: dict[str, str]) -> dict[str, str]:
+    """The Text tab of a run: the command that makes this run alone (a sweep's job included, its swept values
+    as the user typed them), its overrides one per line, and the config it ran with (Markdown: TensorBoard
+    renders code blocks as typed)."""
+    overrides = [f"{key}={typed[key.lstrip('+~')]}" if key.lstrip("+~") in typed else item
+                 for item in overrides for key in [item.partition("=")[0]]]
     command = " ".join(["stylelab", *map(_shell_word, overrides)])
     listed = "\n".join(f"- `{o}`" for o in overrides) or "(none: the defaults)"
     return {"command": f"`{command}`", "overrides": listed,
             "config": "```yaml\n" + OmegaConf.to_yaml(cfg, resolve=True) + "```"}
 
 
-def _varying(hydra_cfg) -> set[str]:
-    """The settings this job's sweep varies (its HParams columns that differ between runs)."""
+def _varying(hydra_cfg) -> dict[str, str]:
+    """The settings this job's sweep varies, with this job's value as the user typed it (`1e3`): its HParams
+    columns that differ between runs, shown as typed."""
     job = sweep.planned(list(hydra_cfg.overrides.task), hydra_cfg.sweep.dir)
-    return {key.lstrip("+~") for key in job.swept} if job else set()
+    return {key.lstrip("+~"): str(value) for key, value in job.swept.items()} if job else {}
 
 
 def _end_of_sweep_by_signal(hydra_cfg) -> None:
@@ -138,7 +142,7 @@ def app(cfg: DictConfig) -> None:
         _end_of_sweep_by_signal(hydra_cfg)
         return
     choices = {group: option for group, option in hydra_cfg.runtime.choices.items() if not group.startswith("hydra")}
-    varying = _varying(hydra_cfg) if sweeping else set()
+    varying = _varying(hydra_cfg) if sweeping else {}
     try:
         (run_dir / read.ERROR_FILE).unlink(missing_ok=True)  # a job run again starts without its old error
         missing = config.missing_keys(cfg)
@@ -153,7 +157,7 @@ def app(cfg: DictConfig) -> None:
                 print(f"stylelab: there is no checkpoint.pt in {run_dir}, so that run starts over there", flush=True)
         parts = build.build(cfg, choices)
         result = loop.run(parts, run_dir, resume=bool(cfg.resume) or loop.requeued(run_dir), start_over=start_over,
-                          stop=STOP.reason, varying=varying, notes=notes(cfg, list(hydra_cfg.overrides.task)))
+                          stop=STOP.reason, varying=varying, notes=notes(cfg, list(hydra_cfg.overrides.task), varying))
     except KeyboardInterrupt:  # before or after the loop; the loop itself saves and reports
         print("stylelab: interrupted", file=sys.stderr, flush=True)
         sys.exit(130)

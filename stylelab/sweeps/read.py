@@ -193,7 +193,7 @@ def ending(folder: Path, steps_asked: int | None = None) -> Ending:
     if f"summary/{_TIMING}" in scalars:
         found.seconds = acc.Scalars(f"summary/{_TIMING}")[-1].value * max(last.step, 1)
     asked = _hparam(acc, "steps")  # a resumed run may have asked for more steps than its config says
-    found.steps_asked = int(asked) if asked is not None else steps_asked
+    found.steps_asked = int(float(asked)) if asked is not None else steps_asked  # a swept value is as typed
     stopped = found.steps_asked is not None and found.steps_done < found.steps_asked
     # stopped: by a signal or a tolerance; its checkpoint.pt may resume it
     found.status, found.reason = ("stopped", f"at step {found.steps_done}") if stopped else ("done", "")

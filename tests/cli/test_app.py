@@ -74,9 +74,9 @@ def test_multirun_names_job_folders_after_overrides(tmp_path, content_png, style
     assert proc.returncode == 0, proc.stderr
     jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
     assert jobs == ["loss.beta=1e2", "loss.beta=1e3"]  # the key the sweep varies, as typed
-    for job, beta in zip(jobs, (100.0, 1000.0)):
+    for job, beta in zip(jobs, ("1e2", "1e3")):
         assert (sweep / job / "final.png").is_file()
-        assert hparams_of(sweep / job)["loss.beta"] == beta
+        assert hparams_of(sweep / job)["loss.beta"] == beta  # HParams shows a swept value as typed
         assert "content=" in (sweep / job / ".hydra" / "overrides.yaml").read_text()
 
 
@@ -178,3 +178,13 @@ def test_ctrl_c_saves_the_current_image(tmp_path, content_png, style_png):
     assert "Traceback" not in err
     with Image.open(run_dir / "final.png") as im:
         assert im.size == (48, 40)
+
+
+def test_a_sweeps_job_logs_the_command_that_makes_it_alone_as_typed(tmp_path, content_png, style_png):
+    sweep = tmp_path / "sweep"
+    proc = run_cli("-m", f"content={content_png}", f"style={style_png}", *SMOKE, "steps=1", "loss.beta=1e2,1e3",
+                   f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 0, proc.stderr
+    acc = events(sweep / "loss.beta=1e3")
+    command = acc.Tensors("text/command/text_summary")[0].tensor_proto.string_val[0].decode()
+    assert command.endswith(" loss.beta=1e3`") and command.startswith("`stylelab ")  # not Hydra's 1000.0

@@ -52,9 +52,9 @@ def test_joblib_sweep_runs_two_jobs_in_two_processes(tmp_path, content_png, styl
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
     assert [p.name for p in jobs] == ["loss.beta=1e2", "loss.beta=1e3"]
     pids = set()
-    for job, beta in zip(jobs, (100.0, 1000.0)):
+    for job, beta in zip(jobs, ("1e2", "1e3")):
         assert (job / "final.png").is_file()
-        assert hparams_of(job)["loss.beta"] == beta
+        assert hparams_of(job)["loss.beta"] == beta  # as typed
         acc = EventAccumulator(str(job))
         acc.Reload()
         assert [e.step for e in acc.Scalars("loss/total")][-1] == 3

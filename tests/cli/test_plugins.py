@@ -118,7 +118,7 @@ def test_a_users_fourth_term_whose_weight_is_swept(readme_files, content_png, st
         # the total is every term's weighted value: content, style, and the user's term (tv, laplacian weigh 0)
         total = sum(acc.Scalars(f"loss/weighted/{t}")[0].value for t in ("content", "style", "means"))
         assert acc.Scalars("loss/total")[0].value == pytest.approx(total, rel=1e-5)
-        assert hparams_of(sweep / job)["loss.terms.means.weight"] == weight
+        assert float(hparams_of(sweep / job)["loss.terms.means.weight"]) == weight  # as typed: "1", "100"
         assert "loss.terms.means.weight" in differing_hparams(sweep / job)
 
 

@@ -54,7 +54,7 @@ def test_a_failed_job_does_not_end_the_sweep(tmp_path, content_png, style_png, l
     assert not (failed / "final.png").exists()
     acc = events(failed)
     assert "loss.beta must be >= 0" in acc.Tensors("error/text_summary")[0].tensor_proto.string_val[0].decode()
-    assert hparams_of(failed)["loss.beta"] == -1.0  # listed in the HParams tab, with status failure
+    assert hparams_of(failed)["loss.beta"] == "-1"  # listed in the HParams tab, as typed, with status failure
     for name in ("loss.beta=1", "loss.beta=2"):
         assert (sweep / name / "final.png").is_file()
 
