@@ -82,8 +82,9 @@ def run(parts: Parts, folder: Path | None = None, *, pictures: dict | None = Non
     resume: go on from the checkpoint in `folder`. start_over: `folder` holds an earlier attempt without a
     checkpoint, whose TensorBoard events are dropped. stop(): asked before every update; a reason ends the
     run between two updates (the command line passes its StopSignals.reason; without it, the run catches
-    Ctrl-C itself). varying: the settings the run's sweep varies, as typed (HParams shows them first, so). notes: text
-    for TensorBoard's Text tab (the command line, its overrides, the resolved config), logged at the first step.
+    Ctrl-C itself). varying: the settings the run's sweep varies, as typed (HParams shows them first, so).
+    notes: text for TensorBoard's Text tab (the command line, its overrides, the resolved config), logged at
+    the run's first step.
     Raises Diverged, after writing the last finite image and its checkpoint, when the loss becomes inf or nan.
     A run folder is locked while the run works in it (stylelab.io.lock): another process is refused.
     """
@@ -262,7 +263,8 @@ def _run(parts: Parts, folder: Path | None, pictures, resume, start_over, observ
         state = LoopState(state.step, state.optimizer, state.previous_loss, seconds, state.level, balanced)
     else:
         state = None
-    picture = parts.colour.finish(x.detach(), images.resize_to(read.original, x.shape[-2:])[None].to(x.device))
+    optimised = x.detach()
+    picture = parts.colour.finish(optimised, images.resize_to(read.original, x.shape[-2:])[None].to(x.device))
     per_step = seconds / max(step - skipped, 1)  # the steps a level skipped took no time
     result = RunResult(picture, step, None if diverged else final, seconds, stopped, interrupted, evaluations, state,
                        per_step, device.type, curves=curves.values)
@@ -271,7 +273,7 @@ def _run(parts: Parts, folder: Path | None, pictures, resume, start_over, observ
             result.checkpoint_path = checkpoint.save(folder / checkpoint.FILE, x.detach(), state, fingerprint)
         if state or not diverged:
             result.final_path = images.save_image(picture, folder / "final.png")
-        if picture is not x:  # a colour control made the picture from the optimised image
+        if picture is not optimised:  # a colour control made the picture from the optimised image
             tb.final(step, picture)
         shown = {**parts.settings, **{parts.weight_keys.get(name, name): w for name, w in balanced.items()}}
         if diverged:

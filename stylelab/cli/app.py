@@ -20,20 +20,23 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from stylelab import build, checkpoint, config, loop
 from stylelab.cli import argv as command_line
 from stylelab.cli import resume, sweep
 from stylelab.cli.common import EXIT_USER_ERROR, fail, setup
 from stylelab.cli.help import groups_help, settings_help
+from stylelab.cli.help import render as render_help
 from stylelab.errors import StyleLabError
 from stylelab.io import lock
 from stylelab.io.atomic import check_folder, write_atomic
 from stylelab.loop import Diverged
 from stylelab.observers import TensorBoard
-from stylelab.overrides import compose_with_choices
+from stylelab.overrides import compose_with_choices, explain
 from stylelab.signals import NAMES, STOP, exit_code
 from stylelab.sweeps import read
 
@@ -228,11 +231,27 @@ def _check_folders(line: command_line.CommandLine) -> None:
     check_folder(folder, _bytes_written(cfg), "sweep folder" if line.multirun else "run folder")
 
 
+def _quick_help(line) -> bool:
+    """Print `--help` without Hydra's app, when there is nothing it would do differently: no folder of the
+    user's own configs (Hydra's loader lists their options)."""
+    if not ("--help" in line.flags or "-h" in line.flags) or line.config_dir or any(
+            o.startswith("hydra.searchpath=") for o in line.overrides):
+        return False
+    try:
+        text = render_help(line.overrides)
+    except (HydraException, OmegaConfBaseException) as exc:  # a mistake in the overrides: one sentence
+        raise StyleLabError(explain(exc, line.overrides)) from None
+    print(text, flush=True)
+    return True
+
+
 def main() -> None:
     """`stylelab`: the command line checked, then Hydra's app (stylelab.cli.main takes the signals over first)."""
     setup("stylelab")
     try:
         line = command_line.prepare(sys.argv[1:])
+        if _quick_help(line):  # Hydra's own --help takes seconds longer; it stays for the cases below
+            sys.exit(0)
         argv = line.for_hydra()
         found = resume.resume_value(line) if line.runs else None
         resumed = resume.sweep_resumed(line, found[1], found[0]) if found and found[1] is not None else None

@@ -4,10 +4,13 @@ help, and each option's own settings, from the same schema that checks them (sty
 from __future__ import annotations
 
 import dataclasses
+import string
 import typing
 
+from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.object_type import ObjectType
+from omegaconf import OmegaConf, open_dict
 
 from stylelab import config
 
@@ -69,3 +72,15 @@ def _default(f: dataclasses.Field) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     return str(value.value if isinstance(value, config.Choice) else value)
+
+
+def render(overrides: list[str]) -> str:
+    """What `stylelab --help` prints: Hydra's help template (configs/hydra/default.yaml) filled in as Hydra
+    fills it, without Hydra's listing of every config group and option, which the template does not show and
+    which costs seconds (it composes the experiment group's options one by one)."""
+    with initialize_config_module(config_module="stylelab.configs", version_base="1.3"):
+        cfg = compose("config", overrides=overrides, return_hydra_config=True)
+        template = str(cfg.hydra.help.template)  # resolved here: the groups' list needs Hydra's loader
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return string.Template(template).safe_substitute(CONFIG=OmegaConf.to_yaml(cfg))

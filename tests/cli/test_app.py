@@ -41,6 +41,7 @@ def test_end_to_end_run_writes_image_and_tensorboard(tmp_path, content_png, styl
     assert acc.Scalars("loss/tv")[-1].value > 0 and acc.Scalars("loss/weighted/tv")[-1].value == 0
     assert [e.step for e in acc.Images("image/generated")] == [0, 3, 6]
     assert {"image/content", "image/style"} <= set(acc.Tags()["images"])
+    assert "image/final" not in acc.Tags()["images"]  # colour=none: the picture is the image optimised
 
     hp = hparams_of(run_dir)
     assert hp["loss.beta"] == pytest.approx(1.032e9) and hp["loss.alpha"] == 1.0
@@ -188,3 +189,10 @@ def test_a_sweeps_job_logs_the_command_that_makes_it_alone_as_typed(tmp_path, co
     acc = events(sweep / "loss.beta=1e3")
     command = acc.Tensors("text/command/text_summary")[0].tensor_proto.string_val[0].decode()
     assert command.endswith(" loss.beta=1e3`") and command.startswith("`stylelab ")  # not Hydra's 1000.0
+
+
+def test_help_with_a_mistake_is_one_sentence():
+    proc = run_cli("--help", "optimizer=adm")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == ("stylelab: error: no option adm in group optimizer; choose adam or lbfgs "
+                                   "(did you mean optimizer=adam?)")
