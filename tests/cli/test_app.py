@@ -181,6 +181,7 @@ def test_ctrl_c_saves_the_current_image(tmp_path, content_png, style_png):
         assert im.size == (48, 40)
 
 
+@pytest.mark.slow  # a few CLI processes: seconds each
 def test_a_sweeps_job_logs_the_command_that_makes_it_alone_as_typed(tmp_path, content_png, style_png):
     sweep = tmp_path / "sweep"
     proc = run_cli("-m", f"content={content_png}", f"style={style_png}", *SMOKE, "steps=1", "loss.beta=1e2,1e3",
@@ -191,6 +192,7 @@ def test_a_sweeps_job_logs_the_command_that_makes_it_alone_as_typed(tmp_path, co
     assert command.endswith(" loss.beta=1e3`") and command.startswith("`stylelab ")  # not Hydra's 1000.0
 
 
+@pytest.mark.slow  # a few CLI processes: seconds each
 def test_help_with_a_mistake_is_one_sentence():
     proc = run_cli("--help", "optimizer=adm")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr

@@ -69,6 +69,7 @@ def test_every_weight_must_be_finite(tmp_path, images, override, message):
 # ---------------------------------------------------------------- memory
 
 
+@pytest.mark.slow  # a few CLI processes: seconds each
 def test_a_run_that_cannot_fit_is_refused_before_anything_heavy(tmp_path, images):
     proc = run_cli(*images, *SMOKE, "image.size=64", "style_scale=1000", f"hydra.run.dir={tmp_path / 'run'}")
     assert proc.returncode == 2
@@ -133,6 +134,7 @@ print(json.dumps({"estimate": estimate, "peak": resource.getrusage(resource.RUSA
     ("{file}/run", "cannot make the run folder '{file}/run': '{file}' is a file, not a folder"),
     ("{file}", "cannot make the run folder '{file}': it is a file, not a folder"),
 ])
+@pytest.mark.slow  # a few CLI processes: seconds each
 def test_a_folder_that_cannot_be_made_is_one_sentence(tmp_path, images, where, reason):
     file = tmp_path / "a file"
     file.write_text("in the way")
@@ -141,6 +143,7 @@ def test_a_folder_that_cannot_be_made_is_one_sentence(tmp_path, images, where, r
     assert proc.returncode == 2 and one_sentence(proc).startswith(reason)
 
 
+@pytest.mark.slow  # a few CLI processes: seconds each
 @pytest.mark.skipif(not ROOT, reason="chattr +i and mount need root")
 def test_a_read_only_folder_and_a_full_disk(tmp_path, images):
     locked = tmp_path / "locked"
@@ -175,6 +178,7 @@ def test_a_read_only_folder_and_a_full_disk(tmp_path, images):
 # ---------------------------------------------------------------- resume
 
 
+@pytest.mark.slow  # a few CLI processes: seconds each
 def test_resume_of_no_folder_or_of_a_folder_that_is_no_run(tmp_path):
     proc = run_cli(f"resume={tmp_path / 'nope'}")
     assert proc.returncode == 2
@@ -246,6 +250,7 @@ def test_offline_the_first_run_names_every_missing_file_at_once(tmp_path):
     (["mask.content=[{black}]"], "mask.content: mask {black} is black everywhere, so its region is empty (a mask is "
                                  "white where its region is)"),
 ])
+@pytest.mark.slow  # a few CLI processes: seconds each
 def test_a_surprise_is_refused_in_one_sentence(tmp_path, images, overrides, message):
     black = tmp_path / "black.png"
     Image.new("L", (48, 40), 0).save(black)
@@ -255,6 +260,7 @@ def test_a_surprise_is_refused_in_one_sentence(tmp_path, images, overrides, mess
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow  # a few CLI processes: seconds each
 def test_empty_style_layers_with_a_style_weight_warn_in_one_line(tmp_path, images):
     proc = run_cli(*images, *SMOKE, "steps=1", "loss.style_layers=[]", "loss.beta=5", f"hydra.run.dir={tmp_path / 'r'}")
     assert proc.returncode == 0, proc.stderr
