@@ -218,11 +218,12 @@ def _run(parts: Parts, folder: Path | None, pictures, resume, start_over, observ
                     stopped = _tolerance(step, losses, x.grad, previous, optimizer)
                     if stopped:
                         break
-                    same = same + 1 if float(losses.total) == previous and previous != 0 else 0
+                    total = float(losses.total)  # read once: on CUDA each read is a device sync
+                    same = same + 1 if total == previous and previous != 0 else 0
                     if same == STALLED:  # the optimizer no longer moves the image: say so once, go on
                         warnings.warn(f"the loss has not changed for {STALLED} steps (step {step}): the optimizer "
                                       "is stuck (optimizer=adam, or another init, may help)", stacklevel=2)
-                    previous = float(losses.total)
+                    previous = total
                     if folder is not None and parts.checkpoint_every > 0 and step % parts.checkpoint_every == 0:
                         elapsed = seconds + time.perf_counter() - clock
                         checkpoint.save(folder / checkpoint.FILE, x.detach(),

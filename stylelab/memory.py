@@ -154,7 +154,7 @@ def _at(parts, pictures, device: torch.device | None = None):
     profile = parts.model.profile(layers)
     styles = len(pictures.styles)
     optimizer = parts.optimizer
-    default_kind = "lbfgs" if isinstance(optimizer, LBFGS) else "adam"
+    default_kind = _kind(optimizer)
     on_cuda = device is not None and device.type == "cuda"
     uncertain = parts.compile or on_cuda or type(optimizer).__module__ != "stylelab.optim" or any(
         not type(term).__module__.startswith("stylelab.") for term in parts.objective.terms.values())
@@ -166,6 +166,11 @@ def _at(parts, pictures, device: torch.device | None = None):
         return estimate(profile=profile, hooked=set(layers), pixels=h * w, style_pixels=style, optimizer=kind,
                         history=history, checkpointing=checkpointing, weights_bytes=weights, uncertain=uncertain)
     return at
+
+
+def _kind(optimizer) -> str:
+    """How the estimate sizes the optimizer's state: L-BFGS's history, or Adam's two moments for any other."""
+    return "lbfgs" if isinstance(optimizer, LBFGS) else "adam"
 
 
 def _settings(parts) -> tuple[int, int, bool, float]:
@@ -183,7 +188,7 @@ def for_run(parts, pictures, device: torch.device) -> str | None:
     """Check the run `parts` (stylelab.build.Parts) with its `pictures` read fits `device` (see check)."""
     at = _at(parts, pictures, device)
     size, history, checkpointing, scale = _settings(parts)
-    kind = "lbfgs" if isinstance(parts.optimizer, LBFGS) else "adam"
+    kind = _kind(parts.optimizer)
     found = at(size, history, checkpointing, scale)
     free = available(device)
 
