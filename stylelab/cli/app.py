@@ -241,7 +241,10 @@ def _quick_help(line) -> bool:
         text = render_help(line.overrides)
     except (HydraException, OmegaConfBaseException) as exc:  # a mistake in the overrides: one sentence
         raise StyleLabError(explain(exc, line.overrides)) from None
-    print(text, flush=True)
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:  # `stylelab --help | head`: the reader has all it wanted; exit quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return True
 
 

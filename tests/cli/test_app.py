@@ -2,13 +2,15 @@
 
 import re
 import signal
+import subprocess
+import sys
 
 import pytest
 from omegaconf import OmegaConf
 from PIL import Image
 
 from stylelab.errors import StyleLabError
-from conftest import (OFFLINE_ENV, PAPER_STYLE, SMOKE, events, hparams_of, run_cli, run_job,
+from conftest import (OFFLINE_ENV, PAPER_STYLE, REPO, SMOKE, events, hparams_of, run_cli, run_job,
                       signal_mid_run)
 
 
@@ -198,3 +200,9 @@ def test_help_with_a_mistake_is_one_sentence():
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip() == ("stylelab: error: no option adm in group optimizer; choose adam or lbfgs "
                                    "(did you mean optimizer=adam?)")
+
+
+def test_help_into_a_pipe_that_closes_early_is_quiet():
+    proc = subprocess.run(f"'{sys.executable}' -m stylelab.cli --help | head -1", shell=True, capture_output=True,
+                          text=True, cwd=REPO, timeout=300)
+    assert proc.stdout.startswith("stylelab: neural style transfer") and proc.stderr == ""
