@@ -13,4 +13,4 @@ Method = Literal["pca", "chol", "sym"]  # colour.method of colour=match
 Propagation = Literal["simple", "inside", "all"]  # mask.propagation: how a mask reaches each layer
 Corner = Literal["bottom_left", "bottom_right", "top_left", "top_right"]  # figure.inset, stylelab-figure --inset
 Target = Literal["content", "style", "none"]  # what a loss term compares against
-LineSearch = Literal["strong_wolfe"]  # optimizer.line_search of optimizer=lbfgs
+LineSearch = Literal["strong_wolfe"]  # optimizer.line_search of optimizer=lbfgs_torch

@@ -1,5 +1,6 @@
 """Measures of a picture computed from its pixels, not from the network: what the trained tests and the
-gallery judge a result by. Images are (3, H, W) tensors in [0, 1]; compare images of the same size.
+gallery judge a result by. Images are (3, H, W) tensors in [0, 1]; compare images of the same size
+(texture_distance takes any sizes).
 
 - psnr: how closely a picture reproduces another, pixel for pixel (content reconstructions).
 - edge_correlation: whether a picture keeps another's edges (the photo's houses under the painting's strokes).
@@ -7,6 +8,8 @@ gallery judge a result by. Images are (3, H, W) tensors in [0, 1]; compare image
   the painting).
 - chroma_error: how far a picture's chroma (YIQ's I and Q) is from another's (colour=luminance and original
   keep the photo's).
+- texture_distance / texture_ratio: how far a picture's luminance-patch texture moved from the photo's toward the
+  painting's (1: not at all; 0: the painting's), colour-blind.
 """
 
 from __future__ import annotations
@@ -64,3 +67,74 @@ def colour_mean(x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tens
     """The mean RGB colour, (3,), over the pixels where `mask` (H, W) is true (all without one)."""
     pixels = x.flatten(1) if mask is None else x[:, mask]
     return pixels.mean(dim=1)
+
+
+TEXTURE_PATCH = 7  # k: patches are k x k luminance pixels
+TEXTURE_STRIDE = 2  # one patch every 2 pixels each way: a 512 px picture gives ~64k patches, not ~256k
+TEXTURE_FLOOR = 0.02  # c, on the [0, 1] luminance scale
+TEXTURE_DIRECTIONS = 64  # K random projections of the sliced Wasserstein distance
+
+
+def texture_patches(x: torch.Tensor, k: int = TEXTURE_PATCH, stride: int = TEXTURE_STRIDE) -> torch.Tensor:
+    """Every k x k patch (one every `stride` pixels) of the luminance (YIQ's Y) of x clamped to [0, 1], as
+    float64 rows of k*k values, each minus its mean and divided by (its population std + TEXTURE_FLOOR)."""
+    y = luminance(x.clamp(0, 1).double())[None]  # (1, 1, H, W)
+    p = F.unfold(y, k, stride=stride)[0].t()  # (L, k*k)
+    p = p - p.mean(dim=1, keepdim=True)
+    # The floor keeps a flat patch (sky, with a little noise) near zero instead of blowing its noise up to unit
+    # contrast, while a textured patch (std >> 0.02) becomes a unit-contrast shape, whatever its brightness.
+    return p / (p.std(dim=1, unbiased=False, keepdim=True) + TEXTURE_FLOOR)
+
+
+def _quantiles(v: torch.Tensor, m: int) -> torch.Tensor:
+    """Sorted rows v (K, N) read at the quantiles (i + 1/2) / m, i < m, by linear interpolation, taking
+    v[:, j] to sit at quantile (j + 1/2) / N."""
+    n = v.shape[1]
+    pos = ((torch.arange(m, dtype=v.dtype) + 0.5) * (n / m) - 0.5).clamp(0, n - 1)
+    lo = pos.floor().long()
+    hi = (lo + 1).clamp(max=n - 1)
+    w = pos - lo
+    return v[:, lo] * (1 - w) + v[:, hi] * w
+
+
+def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, directions: torch.Tensor) -> float:
+    """Sliced 2-Wasserstein distance between point sets a (N, D) and b (M, D) along unit `directions`
+    (K, D): project, sort, and take sqrt(mean over directions and quantiles of the squared differences). With
+    N != M both sorted projections are read at the smaller count's quantiles (i + 1/2) / min(N, M)."""
+    pa = (directions @ a.t()).sort(dim=1).values
+    pb = (directions @ b.t()).sort(dim=1).values
+    m = min(pa.shape[1], pb.shape[1])
+    # only the larger set is resampled: the smaller one already sits at its own quantiles, and equal sets stay
+    # bit-for-bit equal, so a picture's distance to itself is exactly 0
+    pa = pa if pa.shape[1] == m else _quantiles(pa, m)
+    pb = pb if pb.shape[1] == m else _quantiles(pb, m)
+    return math.sqrt(float(((pa - pb) ** 2).mean()))
+
+
+def texture_distance(
+    a: torch.Tensor, b: torch.Tensor, k: int = TEXTURE_PATCH, stride: int = TEXTURE_STRIDE, seed: int = 0
+) -> float:
+    """Sliced 2-Wasserstein distance between the two pictures' contrast-normalised luminance patches
+    (texture_patches), along K = 64 unit directions in R^(k*k): the rows of
+    torch.randn(K, k*k, dtype=float64, generator=torch.Generator().manual_seed(seed)) divided by their norms.
+    Colour does not count (only Y), nor does size (quantiles), nor layout (distributions); the seed fixes the
+    directions, so the measure is deterministic."""
+    d = torch.randn(TEXTURE_DIRECTIONS, k * k, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+    d = d / d.norm(dim=1, keepdim=True)
+    return sliced_wasserstein(texture_patches(a, k, stride), texture_patches(b, k, stride), d)
+
+
+def texture_ratio(
+    picture: torch.Tensor,
+    photo: torch.Tensor,
+    painting: torch.Tensor,
+    k: int = TEXTURE_PATCH,
+    stride: int = TEXTURE_STRIDE,
+    seed: int = 0,
+) -> float:
+    """texture_distance(picture, painting) / texture_distance(photo, painting): 1 when the picture's texture
+    is the photo's, 0 when it is the painting's; lower = more stylised."""
+    base = texture_distance(photo, painting, k, stride, seed)
+    if base == 0:
+        raise ValueError("the photo and the painting have the same texture (texture distance 0): no texture ratio")
+    return texture_distance(picture, painting, k, stride, seed) / base

@@ -13,7 +13,7 @@ from stylelab.errors import StyleLabError
 from stylelab.loop import run
 from stylelab.losses import FeatureReconstruction, GramLoss, Objective, SlicedW2Loss
 from stylelab.models.vgg import VGG
-from stylelab.optim import LBFGS, Adam
+from stylelab.optim import LBFGS, Adam, TorchLBFGS
 from conftest import SHALLOW, SMOKE, events, interrupt_after, run_job, signal_mid_run, steps_of, written
 
 # ------------------------------------------------------------------ the loop
@@ -46,10 +46,11 @@ def stop_after(k: int):
 
 @pytest.mark.parametrize(
     "spec,k",
-    [(LBFGS(history_size=4), 5), (LBFGS(line_search="strong_wolfe"), 4), (Adam(lr=0.05), 4),
+    [(LBFGS(history_size=4), 5), (TorchLBFGS(history_size=4), 5), (TorchLBFGS(line_search="strong_wolfe"), 4),
+     (Adam(lr=0.05), 4),
      # stops on its own at step 2 (the loss always changes by less than 1e30): resumed at 1, it must too
      (LBFGS(tolerance_change=1e30), 1)],
-    ids=["lbfgs-short-history", "lbfgs-wolfe", "adam", "lbfgs-tolerance"],
+    ids=["lbfgs-short-history", "lbfgs_torch-short-history", "lbfgs_torch-wolfe", "adam", "lbfgs-tolerance"],
 )
 def test_stopped_and_resumed_equals_uninterrupted(problem, tmp_path, spec, k):
     _, pictures = problem

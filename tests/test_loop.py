@@ -14,7 +14,7 @@ from stylelab.loop import Diverged, run
 from stylelab.losses import FeatureReconstruction, Objective, SlicedW2Loss
 from stylelab.models.vgg import VGG
 from stylelab.observers import Observer
-from stylelab.optim import LBFGS, Adam
+from stylelab.optim import LBFGS, Adam, TorchLBFGS
 
 
 def smooth_image(h=32, w=32, seed=0):
@@ -69,7 +69,7 @@ def test_content_reconstruction_from_noise_approaches_the_image():
     assert result.final.total.item() < 1e-2 * rec.losses[0][1]
 
 
-@pytest.mark.parametrize("optimizer", [LBFGS(), Adam(lr=0.05)], ids=["lbfgs", "adam"])
+@pytest.mark.parametrize("optimizer", [LBFGS(), TorchLBFGS(), Adam(lr=0.05)], ids=["lbfgs", "lbfgs_torch", "adam"])
 def test_a_step_lowers_the_loss(optimizer):
     result, rec = go(content_only("relu2_1", optimizer=optimizer))
     assert result.final.total.item() < rec.losses[0][1]
@@ -91,7 +91,7 @@ def test_tolerance_stop_is_reported():
 
 
 def test_strong_wolfe_line_search_evaluates_more():
-    result, _ = go(content_only(optimizer=LBFGS(line_search="strong_wolfe")))
+    result, _ = go(content_only(optimizer=TorchLBFGS(line_search="strong_wolfe")))
     assert result.steps_done == 3 and result.evaluations > 3
 
 

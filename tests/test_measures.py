@@ -2,10 +2,12 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
 from stylelab import measures
+from stylelab.controls.colour import rgb_to_yiq, yiq_to_rgb
 
 
 def flat(r: float, g: float, b: float, h: int = 12, w: int = 16) -> torch.Tensor:
@@ -48,3 +50,100 @@ def test_colour_mean_over_a_mask():
     right[:, 8:] = True
     assert measures.colour_mean(x, right).tolist() == [1.0, 0.5, 0.25]
     assert measures.colour_mean(x).tolist() == [0.5, 0.25, 0.125]
+
+
+def gradient(h: int = 40, w: int = 40) -> torch.Tensor:
+    """A smooth 'photo': a diagonal ramp of brightness, in one hue."""
+    ramp = (torch.arange(h)[:, None] / (2 * h) + torch.arange(w)[None, :] / (2 * w)).float()
+    return torch.stack([0.2 + 0.6 * ramp, 0.1 + 0.7 * ramp, 0.3 + 0.4 * ramp])
+
+
+def noise(h: int = 40, w: int = 40, seed: int = 0) -> torch.Tensor:
+    """A textured 'painting': pixel noise."""
+    return torch.rand(3, h, w, generator=torch.Generator().manual_seed(seed))
+
+
+def texture_by_hand(a: np.ndarray, b: np.ndarray, k: int = 7, stride: int = 2, seed: int = 0) -> float:
+    """texture_distance written again with loops and numpy; only the random directions come from torch's
+    generator, as the definition says."""
+
+    def patches(x: np.ndarray) -> np.ndarray:
+        y = 0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2]
+        rows = []
+        for i in range(0, y.shape[0] - k + 1, stride):
+            for j in range(0, y.shape[1] - k + 1, stride):
+                p = y[i : i + k, j : j + k].ravel()
+                rows.append((p - p.mean()) / (p.std() + 0.02))
+        return np.array(rows)
+
+    d = torch.randn(64, k * k, dtype=torch.float64, generator=torch.Generator().manual_seed(seed)).numpy()
+    d = d / np.linalg.norm(d, axis=1, keepdims=True)
+    pa, pb = np.sort(patches(a) @ d.T, axis=0), np.sort(patches(b) @ d.T, axis=0)  # (N, K), (M, K)
+    m = min(len(pa), len(pb))
+    q = (np.arange(m) + 0.5) / m
+
+    def at_quantiles(v: np.ndarray) -> np.ndarray:
+        n = len(v)
+        return np.stack([np.interp(q * n - 0.5, np.arange(n), v[:, c]) for c in range(v.shape[1])], axis=1)
+
+    return float(np.sqrt(np.mean((at_quantiles(pa) - at_quantiles(pb)) ** 2)))
+
+
+def test_texture_distance_against_a_hand_computation():
+    # 11 x 12 gives 3 x 3 patches and 13 x 14 gives 4 x 4: different counts, so the quantile reading counts too
+    a, b = noise(11, 12, seed=1).double(), noise(13, 14, seed=2).double()
+    expected = texture_by_hand(a.numpy(), b.numpy())
+    assert expected > 0
+    assert measures.texture_distance(a, b) == pytest.approx(expected, abs=1e-9)
+    other_seed = texture_by_hand(a.numpy(), b.numpy(), seed=5)
+    assert measures.texture_distance(a, b, seed=5) == pytest.approx(other_seed, abs=1e-9)
+
+
+def test_sliced_wasserstein_in_one_dimension_is_the_rms_of_sorted_differences():
+    # sorted 0, 1, 3 against 2, 2, 5: differences 2, 1, 2, mean square 3; either direction of the line
+    a = torch.tensor([[0.0], [3.0], [1.0]], dtype=torch.float64)
+    b = torch.tensor([[2.0], [5.0], [2.0]], dtype=torch.float64)
+    one = torch.ones(1, 1, dtype=torch.float64)
+    assert measures.sliced_wasserstein(a, b, one) == pytest.approx(math.sqrt(3))
+    assert measures.sliced_wasserstein(a, b, -one) == pytest.approx(math.sqrt(3))
+    # 0, 1 against 0, 1, 2, 3: the larger read at quantiles 1/4, 3/4, i.e. positions 0.5, 2.5: 0.5 and 2.5,
+    # differences 0.5 and 1.5, mean square 1.25
+    c = torch.tensor([[0.0], [1.0]], dtype=torch.float64)
+    d = torch.tensor([[3.0], [0.0], [2.0], [1.0]], dtype=torch.float64)
+    assert measures.sliced_wasserstein(c, d, one) == pytest.approx(math.sqrt(1.25))
+    assert measures.sliced_wasserstein(d, c, one) == pytest.approx(math.sqrt(1.25))
+
+
+def test_texture_ratio_is_one_for_the_photo_zero_for_the_painting_and_between_for_a_blend():
+    photo, painting = gradient(), noise()
+    assert measures.texture_ratio(photo, photo, painting) == 1.0
+    assert measures.texture_ratio(painting, photo, painting) == 0.0
+    assert 0 < measures.texture_ratio(0.5 * photo + 0.5 * painting, photo, painting) < 1
+    half = photo.clone()
+    half[:, :, 20:] = painting[:, :, 20:]  # the painting's texture pasted into the right half
+    assert 0 < measures.texture_ratio(half, photo, painting) < 1
+
+
+def test_texture_distance_is_colour_blind_but_sees_texture():
+    picture, painting = gradient().double(), noise().double()
+    yiq = rgb_to_yiq(picture)
+    yiq[1] -= 0.05  # a different hue, the same Y
+    yiq[2] += 0.1 * noise(seed=3)[0].double()  # and a chroma texture: none of it in Y
+    recoloured = yiq_to_rgb(yiq)
+    assert 0 <= recoloured.min() and recoloured.max() <= 1  # inside [0, 1]: the clamp does not change Y
+    assert (recoloured - picture).abs().max() > 0.05
+    before = measures.texture_distance(picture, painting)
+    assert measures.texture_distance(recoloured, painting) == pytest.approx(before, abs=1e-6)
+    stripes = picture + 0.2 * (torch.arange(40) // 2 % 2).double()[None, None, :]  # 2 px stripes
+    assert abs(measures.texture_distance(stripes, painting) - before) > 0.01
+
+
+def test_texture_distance_compares_pictures_of_different_sizes():
+    distance = measures.texture_distance(gradient(40, 40), noise(48, 64))
+    assert math.isfinite(distance) and distance > 0
+
+
+def test_texture_ratio_needs_a_photo_and_painting_of_different_textures():
+    photo = gradient()
+    with pytest.raises(ValueError, match="the photo and the painting have the same texture"):
+        measures.texture_ratio(noise(), photo, photo.clone())

@@ -118,7 +118,7 @@ def test_offline_sample_image_and_weights_name_file_and_folder(tmp_path, content
 def test_help_lists_groups_options_and_examples():
     proc = run_cli("--help")
     assert proc.returncode == 0
-    for text in ("init: content, image, noise, style", "optimizer: adam, lbfgs",
+    for text in ("init: content, image, noise, style", "optimizer: adam, lbfgs, lbfgs_torch",
                  "loss/style: gram, mean_std, sliced_w2, w2", "loss.style_layers", "stylelab -m loss.beta=",
                  "model.weights=random"):
         assert text in proc.stdout, text
@@ -198,8 +198,8 @@ def test_a_sweeps_job_logs_the_command_that_makes_it_alone_as_typed(tmp_path, co
 def test_help_with_a_mistake_is_one_sentence():
     proc = run_cli("--help", "optimizer=adm")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip() == ("stylelab: error: no option adm in group optimizer; choose adam or lbfgs "
-                                   "(did you mean optimizer=adam?)")
+    assert proc.stderr.strip() == ("stylelab: error: no option adm in group optimizer; choose adam, lbfgs or "
+                                   "lbfgs_torch (did you mean optimizer=adam?)")
 
 
 def test_help_into_a_pipe_that_closes_early_is_quiet():

@@ -216,13 +216,13 @@ def test_path_lists_are_quoted_and_a_value_that_needs_quotes_says_how(tmp_path):
     "args,message",
     [
         (["loss.alpah=1"], "no setting loss.alpah; did you mean loss.alpha?"),
-        (["optimizer=adm"], "no option adm in group optimizer; choose adam or lbfgs (did you mean optimizer=adam?)"),
+        (["optimizer=adm"], "no option adm in group optimizer; choose adam, lbfgs or lbfgs_torch (did you mean optimizer=adam?)"),
         (["loss/style=w3"], "no option w3 in group loss/style; choose gram, mean_std, sliced_w2 or w2 (did you mean loss/style=w2?)"),
         (["loss/stlye=w2"], "no config group loss/stlye; did you mean loss/style?"),
         (["loss.alpha=abc"], "loss.alpha=abc: 'abc' is not a number"),
         (["model.pooling=median"], "model.pooling=median: 'median' is not one of avg, max"),
         (["-m", "loss.beta=1,2", "imag.size=3"], "no setting imag.size; did you mean image.size?"),
-        (["-m", "optimizer=adam,adm"], "no option adm in group optimizer; choose adam or lbfgs (did you mean optimizer=adam?)"),
+        (["-m", "optimizer=adam,adm"], "no option adm in group optimizer; choose adam, lbfgs or lbfgs_torch (did you mean optimizer=adam?)"),
     ],
 )
 def test_a_typo_is_one_line_with_a_suggestion(args, message):
@@ -239,8 +239,8 @@ def test_the_command_prints_the_typo_in_one_line_and_exits_2(tmp_path, args):
     proc = run_cli(*args, f"hydra.run.dir={tmp_path / 'run'}", f"hydra.sweep.dir={tmp_path / 'sweep'}")
     assert proc.returncode == 2
     assert proc.stderr.strip() in ("stylelab: error: no setting loss.alpah; did you mean loss.alpha?",
-                                   "stylelab: error: no option adm in group optimizer; choose adam or lbfgs (did you "
-                                   "mean optimizer=adam?)")
+                                   "stylelab: error: no option adm in group optimizer; choose adam, lbfgs or lbfgs_torch "
+                                   "(did you mean optimizer=adam?)")
     assert not (tmp_path / "run").exists() and not (tmp_path / "sweep").exists()
 
 
