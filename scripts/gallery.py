@@ -7,7 +7,8 @@
 Each entry is one run of stylelab's Python API, with the stand-in's three settings (model=vgg16, its file,
 model.format=caffe) and the entry's own; the rest are the defaults (model=vgg16 starts from the photo, beta
 from the weights' balance rule). Pictures are written as JPEG (quality 85) and listed, with their settings and
-time, in docs/gallery/gallery.md, which the README's gallery shows. The coarse-to-fine pair comes from
+time and its three measures (stylelab.measures: edge correlation with the photo, palette distance to the
+painting and to the photo, texture ratio), in docs/gallery/gallery.json, which the README's gallery shows. The coarse-to-fine pair comes from
 benchmarks/coarse_to_fine.py --save docs/gallery, the figures from the experiments (--figures).
 """
 
@@ -26,6 +27,7 @@ import torch
 from PIL import Image
 
 import stylelab
+from stylelab import measures
 from stylelab.io import images, samples
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,7 +38,8 @@ OUT = REPO / "docs" / "gallery"
 
 
 def entries(size: int, steps: int, masks: tuple[Path, Path]) -> dict[str, tuple[str, list[str]]]:
-    """name: (what it shows, its overrides)."""
+    """name: (what it shows, its overrides); the content is Tübingen and the style The Starry Night unless the
+    overrides say otherwise (`content=...`, `style=...`)."""
     common = [f"image.size={size}", f"steps={steps}"]
     sky, ground = masks
     out = {"default": ("the default command (512 px, 500 steps)", [])}
@@ -46,16 +49,32 @@ def entries(size: int, steps: int, masks: tuple[Path, Path]) -> dict[str, tuple[
         out[f"colour_{colour}"] = (f"colour={colour}", [*common, f"colour={colour}"])
     out["blend"] = ("style=[starry_night,the_scream] style_blend=[0.5,0.5]",
                     [*common, "style=[starry_night,the_scream]", "style_blend=[0.5,0.5]"])
-    # Adam: at 256 px torch's L-BFGS overshoots at its second step on this network with these masks and
-    # then stalls (the run warns), leaving the photo as it was
-    out["masks"] = ("mask.content=[sky,ground] style=[starry_night,the_scream] optimizer=adam",
-                    [*common, "style=[starry_night,the_scream]", f"mask.content=[{sky},{ground}]", "optimizer=adam"])
+    out["masks"] = ("mask.content=[sky,ground] style=[starry_night,the_scream]",
+                    [*common, "style=[starry_night,the_scream]", f"mask.content=[{sky},{ground}]"])
+    out["noise"] = ("init=noise (the paper's start)", [*common, "init=noise"])
+    out["noise_content"] = ("init=noise loss.beta=0: the content term alone from noise", [*common, "init=noise",
+                                                                                          "loss.beta=0"])
+    out["astronaut"] = ("content=astronaut (a second photo)", [*common, "content=astronaut"])
+    out["astronaut_scream"] = ("content=astronaut style=the_scream", [*common, "content=astronaut", "style=the_scream"])
     for scale in ("0.5", "1", "2"):
         out[f"style_scale_{scale}"] = (f"style_scale={scale}", [*common, f"style_scale={scale}"])
     out["laplacian_off"] = ("loss.laplacian_weight=0 (the default)", [*common])
     out["laplacian_on"] = ("loss.laplacian_weight=<w> (w: the content term's weight at the end of the run "
                            "without it, over the Laplacian term's)", [*common])
     return out
+
+
+def judged(picture: torch.Tensor, content: str, style: str) -> dict[str, float]:
+    """A picture's three measures against its photo and its painting (the first, for several styles)."""
+    picture = picture.clamp(0, 1)
+    at = tuple(picture.shape[-2:])
+    style = style.strip("[]").split(",")[0]
+    photo = images.resize_to(images.load_image(samples.resolve_image(content)), at)
+    painting = images.resize_to(images.load_image(samples.resolve_image(style)), at)
+    return {"edges": round(measures.edge_correlation(picture, photo), 3),
+            "palette_to_painting": round(measures.palette_distance(picture, painting), 3),
+            "palette_to_photo": round(measures.palette_distance(picture, photo), 3),
+            "texture": round(measures.texture_ratio(picture, photo, painting), 3)}
 
 
 def make_masks(size: int) -> tuple[Path, Path]:
@@ -143,12 +162,17 @@ def main() -> None:
                 laplacian_weight = float(off.final.values["content"]) / float(off.final.values["laplacian"])
             overrides = [*overrides, f"loss.laplacian_weight={laplacian_weight:.3g}"]
             label = f"loss.laplacian_weight={laplacian_weight:.3g}"
+        named = {key: value for key, _, value in (o.partition("=") for o in overrides) if key in ("content", "style")}
+        content, style = named.get("content", "tubingen"), named.get("style", "starry_night")
+        rest = [o for o in overrides if o.partition("=")[0] not in ("content", "style")]
         start = time.perf_counter()
-        result = stylelab.transfer("tubingen", "starry_night", *STAND_IN, *overrides)
+        styles = style.strip("[]").split(",") if style.startswith("[") else style  # a list: blended or per region
+        result = stylelab.transfer(content, styles, *STAND_IN, *rest)
         seconds = time.perf_counter() - start
         path = jpeg(result.image, OUT / f"{name}.jpg", width=512)
         record[name] = {"label": label, "overrides": overrides[:], "steps": result.steps_done,
-                        "size": list(result.image.shape[-2:]), "seconds": round(seconds)}
+                        "size": list(result.image.shape[-2:]), "seconds": round(seconds),
+                        "measures": judged(result.image[0], content, style)}
         print(f"{name}: {label}, {result.steps_done} steps, {seconds:.0f} s -> {path}", flush=True)
         record_path.write_text(json.dumps(record, indent=1))
     if args.c2f:

@@ -79,6 +79,7 @@ class Parts:
     watch: Watch  # how the run is watched: TensorBoard cadence, progress bar, step PNGs
     settings: dict[str, Any] = field(default_factory=dict)  # what changes the picture: fingerprint, HParams
     weight_keys: dict[str, str] = field(default_factory=dict)  # term -> the setting its weight came from (loss.beta)
+    layer_weight_keys: dict[str, str] = field(default_factory=dict)  # term -> that of its layer weights
 
 
 def make(node: DictConfig, what: str, **runtime: Any):
@@ -274,4 +275,6 @@ def build(cfg: DictConfig, choices: dict[str, str] | None = None) -> Parts:
         # the options chosen first, so a mismatch is named as the user chose it (optimizer='lbfgs', not its class)
         settings={**chosen, **config.settings(cfg)},
         weight_keys={name: _source(cfg, f"loss.terms.{name}.weight") for name in cfg.loss.terms},
+        layer_weight_keys={name: _source(cfg, f"loss.terms.{name}.layer_weights") for name in cfg.loss.terms
+                           if cfg.loss.terms[name].get("layers") is not None},
     )

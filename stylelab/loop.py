@@ -148,7 +148,7 @@ def _run(parts: Parts, folder: Path | None, pictures, resume, start_over, observ
     state = start.state if start else LoopState()
     # term weights left to the network's balance (loss.beta null): from the checkpoint, or set at level 0
     balanced = dict(state.weights)
-    objective.weights.update(balanced)
+    restore(objective, balanced)
     x: torch.Tensor | None = None  # the image being optimised, (1, 3, h, w)
     stopped = diverged = final = last_good = None
     interrupted, whole, evaluations, skipped, step = False, True, 0, 0, state.step
@@ -276,7 +276,7 @@ def _run(parts: Parts, folder: Path | None, pictures, resume, start_over, observ
             result.final_path = images.save_image(picture, folder / "final.png")
         if picture is not optimised:  # a colour control made the picture from the optimised image
             tb.final(step, picture)
-        shown = {**parts.settings, **{parts.weight_keys.get(name, name): w for name, w in balanced.items()}}
+        shown = {**parts.settings, **_balanced_settings(parts, balanced)}
         if diverged:
             tb.failed(shown, diverged, varying)
         else:
@@ -295,17 +295,39 @@ def _run(parts: Parts, folder: Path | None, pictures, resume, start_over, observ
 def balance(objective, balance, features, content: torch.Tensor) -> dict[str, float]:
     """The weights of the style terms left null, as the network's weights call for (formats.Balance): a fixed
     beta, or beta = ratio * content(0) / style(0) from this level's targets (their values at all-zero responses,
-    the weighted content terms' summed)."""
+    the weighted content terms' summed), after evening out the style layers' weights where the balance does.
+    Returns what it set: {term: weight} and, for layer weights it changed, {"term/layer": w_l}."""
     with torch.no_grad():
-        at_zero = objective.at_zero(features(content), content)
-    content_at_zero = sum(objective.weights[name] * value for name, value in at_zero.items()
+        at_zero = objective.at_zero(features(content), content)  # {term: {layer: value}}
+
+    def total(name: str) -> float:
+        return sum(objective.terms[name].layers[layer] * value for layer, value in at_zero[name].items())
+
+    content_at_zero = sum(objective.weights[name] * total(name) for name in objective.terms
                           if objective.targets[name] == "content" and objective.weights[name])
-    out = {name: balance.weight(content_at_zero, at_zero[name])
-           for name, weight in objective.weights.items() if weight is None}
-    objective.weights.update(out)
+    out = {}
+    for name in [name for name, weight in objective.weights.items() if weight is None]:
+        term = objective.terms[name]
+        evened = balance.layer_weights(term.layers, at_zero[name])
+        if evened != term.layers:
+            term.layers.update(evened)
+            out.update({f"{name}/{layer}": w for layer, w in evened.items()})
+        out[name] = balance.weight(content_at_zero, total(name))
+    restore(objective, out)
     if balance.beta is None:
-        log.info(", ".join(f"the {name} weight is {w:.4g}" for name, w in out.items()) + f" ({balance.source})")
+        log.info(", ".join(f"the {name} weight is {w:.4g}" for name, w in out.items() if "/" not in name)
+                 + f" ({balance.source})")
     return out
+
+
+def restore(objective, balanced: dict[str, float]) -> None:
+    """Set the weights a balance chose (a checkpoint's, or balance's own): term weights and "term/layer" ones."""
+    for key, weight in balanced.items():
+        name, _, layer = key.partition("/")
+        if layer:
+            objective.terms[name].layers[layer] = weight
+        else:
+            objective.weights[name] = weight
 
 
 def fast(network, parts: Parts):
@@ -319,6 +341,15 @@ def fast(network, parts: Parts):
             network._compiled = torch.compile(network)
         return network._compiled
     return network
+
+
+def _balanced_settings(parts: Parts, balanced: dict[str, float]) -> dict:
+    """The weights a balance chose, under the settings they stand for (loss.beta, loss.style_weights)."""
+    shown = {parts.weight_keys.get(name, name): w for name, w in balanced.items() if "/" not in name}
+    for name in {key.partition("/")[0] for key in balanced if "/" in key}:
+        key = parts.layer_weight_keys.get(name, f"{name}.layer_weights")
+        shown[key] = [balanced[f"{name}/{layer}"] for layer in parts.objective.terms[name].layers]
+    return shown
 
 
 def _snapshot(state: dict) -> dict:

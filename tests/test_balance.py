@@ -1,6 +1,7 @@
 """The default balance (loss.beta null): the weights say what beta is. torchvision's weights keep the published
-recipe, 1.032e9, byte for byte; Caffe's and MatConvNet's [0, 255] input get beta * E(0) = 3 * alpha * L(0),
-computed here by hand from the targets; a beta given is used as it is; a resumed run keeps its beta."""
+recipe, 1.032e9, byte for byte; Caffe's and MatConvNet's [0, 255] input get layer weights w_l proportional to
+1 / E_l(0), then beta * E(0) = 3 * alpha * L(0), computed here by hand from the targets; a beta given is used as
+it is; a resumed run keeps its beta and its layer weights."""
 
 import pytest
 import torch
@@ -40,19 +41,22 @@ def test_torchvisions_weights_keep_the_published_beta_byte_for_byte(tmp_path):
 
 
 def by_hand(state, convention, content, style, size=48):
-    """3 * L(0) / E(0) with the layers of the default objective, from the responses of the level's images."""
+    """(3 * L(0) / E(0), {layer: w_l}) with the layers of the default objective, from the responses of the level's
+    images: w_l = (1 / E_l(0)) / sum_k (1 / E_k(0)) (equal w_l given, summing to 1), E(0) = sum_l w_l E_l(0)."""
     content_layer, style_layers = "relu2_1", ["relu1_1", "relu2_1"]  # SHALLOW
     net = VGGFeatures([content_layer, *style_layers], state, convention=convention)
     with torch.no_grad():
         p = net(content[None])[content_layer].double()
         l0 = 0.5 * p.pow(2).sum()
         responses = net(style[None])
-        e0 = 0
+        e = {}
         for layer in style_layers:
             a = gram(responses[layer].double())
             n, m = responses[layer].shape[1], responses[layer].shape[2] * responses[layer].shape[3]
-            e0 = e0 + 0.5 * (a.pow(2).sum() / (4 * n**2 * m**2))
-    return float(3 * l0 / e0)
+            e[layer] = float(a.pow(2).sum() / (4 * n**2 * m**2))
+    inverse = sum(1 / v for v in e.values())
+    w = {layer: (1 / v) / inverse for layer, v in e.items()}
+    return float(3 * l0 / sum(w[layer] * e[layer] for layer in e)), w
 
 
 def test_caffe_input_gets_the_rule_from_its_targets(caffe_file):
@@ -60,8 +64,21 @@ def test_caffe_input_gets_the_rule_from_its_targets(caffe_file):
     assert level.weights.balance is BALANCES["caffe"]
     balanced = {"style": level.parts.objective.weights["style"]}  # set as the run sets it, before the first step
     state = features_state_dict(random_state_dict(seed=3), "t")
-    assert balanced["style"] == pytest.approx(by_hand(state, CAFFE, level.images.content[0], level.images.styles[0][0]),
-                                              rel=1e-4)
+    beta, w = by_hand(state, CAFFE, level.images.content[0], level.images.styles[0][0])
+    assert balanced["style"] == pytest.approx(beta, rel=1e-4)
+    assert level.parts.objective.terms["style"].layers == pytest.approx(w, rel=1e-5)
+    # every layer's target now weighs the same: w_l E_l(0) equal
+    at_zero = level.parts.objective.at_zero(level.features(level.images.content), level.images.content)["style"]
+    shares = [w[layer] * at_zero[layer] for layer in w]
+    assert shares[0] == pytest.approx(shares[1], rel=1e-5)
+
+
+def test_layer_weights_given_are_evened_out_in_proportion():
+    # w_l' = w_l / E_l(0), rescaled to the w_l's sum; a layer whose target is all zero leaves them as given
+    assert BALANCES["caffe"].layer_weights({"a": 0.75, "b": 0.25}, {"a": 2.0, "b": 0.5}) == pytest.approx(
+        {"a": 0.75 / 2 / (0.75 / 2 + 0.25 / 0.5), "b": 0.25 / 0.5 / (0.75 / 2 + 0.25 / 0.5)})
+    assert BALANCES["caffe"].layer_weights({"a": 0.5, "b": 0.5}, {"a": 2.0, "b": 0.0}) == {"a": 0.5, "b": 0.5}
+    assert BALANCES["torchvision"].layer_weights({"a": 0.5, "b": 0.5}, {"a": 2.0, "b": 0.5}) == {"a": 0.5, "b": 0.5}
 
 
 def test_the_rule_follows_the_activation_scale(tmp_path):
@@ -93,6 +110,10 @@ def test_a_resumed_run_keeps_the_beta_it_began_with(tmp_path, caffe_file, monkey
         run_job(tmp_path / "part", *common)
     saved = torch.load(tmp_path / "part" / checkpoint.FILE, weights_only=True)
     assert saved["weights"]["style"] > 0
+    assert set(saved["weights"]) == {"style", "style/relu1_1", "style/relu2_1"}  # the evened-out layer weights
     run_job(tmp_path / "part", *common, f"resume={tmp_path / 'part'}")
     assert (tmp_path / "part" / "final.png").read_bytes() == (tmp_path / "whole" / "final.png").read_bytes()
     assert hparams_of(tmp_path / "part")["loss.beta"] == pytest.approx(saved["weights"]["style"])
+    shown = hparams_of(tmp_path / "part")["loss.style_weights"]
+    assert [float(v) for v in shown.strip("[]").split(",")] == [saved["weights"]["style/relu1_1"],
+                                                                saved["weights"]["style/relu2_1"]]

@@ -96,24 +96,24 @@ def test_content_reconstruction_keeps_less_of_the_photo_the_deeper_the_layer():
 
 
 def test_stylisation_moves_palette_and_texture_to_the_painting_and_keeps_the_photos_edges(stylised):
-    # measured: edge correlation 0.83 with the photo; palette distance 0.039 to the painting, 0.096 to the
-    # photo (the photo and the painting are 0.115 apart); texture ratio 0.26
+    # measured: edge correlation 0.80 with the photo; palette distance 0.052 to the painting, 0.089 to the
+    # photo (the photo and the painting are 0.115 apart); texture ratio 0.22
     photo, painting = at_size_of(PHOTO, stylised), at_size_of(STARRY, stylised)
     assert measures.edge_correlation(stylised, photo) > 0.6
     apart = measures.palette_distance(photo, painting)
     assert_stylised(stylised, photo, {
         "palette nearer the painting's than the photo's": lambda x: measures.palette_distance(x, painting)
-        < 0.6 * measures.palette_distance(x, photo),
+        < 0.75 * measures.palette_distance(x, photo),
         "palette moved toward the painting's": lambda x: measures.palette_distance(x, painting) < 0.6 * apart,
         "texture moved toward the painting's": texture_moved(photo, painting, 0.45),
     })
 
 
-@pytest.mark.parametrize("colour,texture", [("luminance", 0.95), ("original", 0.45)])
+@pytest.mark.parametrize("colour,texture", [("luminance", 0.8), ("original", 0.45)])
 def test_luminance_and_original_colours_keep_the_photos_chroma_and_move_its_texture(stylised, colour, texture):
-    # measured: the chroma (YIQ's I, Q) is 0.0000 (luminance) and 0.0005 (original) from the photo's, where
+    # measured: the chroma (YIQ's I, Q) is 0.0000 (luminance) and 0.0002 (original) from the photo's, where
     # the plain stylisation's is 0.042 (clipping to [0, 1] is the only thing that changes it); texture ratio
-    # 0.87 (luminance: the luminance-only run stylises weakly with this painting, issue 21) and 0.26 (original)
+    # 0.65 (luminance: 0.87 before the style layers were evened out) and 0.22 (original)
     x = picture("image.size=128", "steps=60", f"colour={colour}")
     photo, painting = at_size_of(PHOTO, x), at_size_of(STARRY, x)
     assert measures.chroma_error(x, photo) < 0.005
@@ -124,7 +124,9 @@ def test_luminance_and_original_colours_keep_the_photos_chroma_and_move_its_text
 
 def test_each_masked_region_takes_its_own_styles_colours(tmp_path):
     # left half: The Starry Night (blue), right half: The Scream (orange), with L-BFGS (torch's stalls on this
-    # network with masks). Measured palette distances: see the assertion message
+    # network with masks). Measured palette distances: left 0.099 to its own style, 0.332 to the other; right
+    # 0.236 to its own, 0.298 to the other (with the style layers evened out, the colour-carrying relu1_1
+    # weighs less than with equal w_l, where they were 0.062 / 0.346 and 0.174 / 0.295)
     width, height = 128, 96
     left = torch.zeros(1, 3, height, width)
     left[..., : width // 2] = 1
@@ -137,7 +139,7 @@ def test_each_masked_region_takes_its_own_styles_colours(tmp_path):
 
     def own_colours(y: torch.Tensor) -> bool:
         left, right = y[:, :, : width // 2], y[:, :, width // 2:]
-        return all(measures.palette_distance(half, own) < 0.75 * measures.palette_distance(half, other)
+        return all(measures.palette_distance(half, own) < 0.85 * measures.palette_distance(half, other)
                    for half, own, other in ((left, starry, scream), (right, scream, starry)))
 
     assert_stylised(x, photo, {"each half nearer its own style's palette": own_colours})
@@ -154,8 +156,8 @@ def tiles() -> torch.Tensor:
 
 def test_a_tiled_style_synthesises_a_texture_with_the_tiles_colours():
     # texture synthesis (alpha 0) from noise with stylelab's L-BFGS, where torch's stalls (next test).
-    # Measured at 64 px, 60 steps: palette distance to the tiles 0.104 (the noise started at 0.295), 0.444 to
-    # the photo; texture ratio 0.70 (noise -> tiles)
+    # Measured at 64 px, 60 steps: palette distance to the tiles 0.088 (the noise started at 0.295), 0.454 to
+    # the photo; texture ratio 0.66 (noise -> tiles)
     style = tiles()
     x = picture("image.size=64", "steps=60", "init=noise", "loss.alpha=0", style=style)
     noise = torch.rand(3, 48, 64, generator=torch.Generator().manual_seed(0))  # the run's start (seed 0)
@@ -171,11 +173,13 @@ def test_torchs_lbfgs_stalls_where_stylelabs_does_not_and_the_run_says_so():
     # torch's L-BFGS from noise on this network at 64 px: its first step (1/|g|_1 = 1e-7) is too short for a
     # curvature pair above float32's rounding, so its second step is the raw gradient and overshoots (the total
     # goes from 5.9e6 to 7.7e22); the pair from up there pins its step at 1e-8 for good. The run says so.
+    # (loss.beta=1: a beta given keeps the layer weights equal, the objective torch's L-BFGS stalls on)
     with pytest.warns(UserWarning, match=r"the loss has not changed for 10 steps \(step 1[0-9]\): the optimizer is stuck"):
         stalled = stylelab.transfer(str(PHOTO), tiles(), *STAND_IN, "image.size=64", "steps=15", "init=noise",
-                                    "loss.alpha=0", "optimizer=lbfgs_torch")
+                                    "loss.alpha=0", "loss.beta=1", "optimizer=lbfgs_torch")
     start = stalled.curves["loss/total"][0][1]
     assert stalled.final.total.item() > 0.99 * start
     # stylelab's, same start: measured 4.9e4 after 30 steps, from 5.9e6
-    moved = stylelab.transfer(str(PHOTO), tiles(), *STAND_IN, "image.size=64", "steps=15", "init=noise", "loss.alpha=0")
+    moved = stylelab.transfer(str(PHOTO), tiles(), *STAND_IN, "image.size=64", "steps=15", "init=noise", "loss.alpha=0",
+                              "loss.beta=1")
     assert moved.final.total.item() < 0.1 * start

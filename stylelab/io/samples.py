@@ -98,6 +98,15 @@ _SAMPLE_LIST = (
         credit="Henri Matisse",
         license="public domain (US; author died 1954)",
     ),
+    SampleImage(
+        name="astronaut",
+        file="astronaut.png",
+        url="https://raw.githubusercontent.com/scikit-image/scikit-image/v0.24.0/skimage/data/astronaut.png",
+        sha256="88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5",
+        title="Eileen Collins, NASA astronaut (photo; scikit-image's sample)",
+        credit="NASA",
+        license="public domain",
+    ),
 )
 
 SAMPLES: dict[str, SampleImage] = {sample.name: sample for sample in _SAMPLE_LIST}

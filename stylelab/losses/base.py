@@ -125,16 +125,12 @@ class Objective(nn.Module):
         for term in self.terms.values():
             term.start_step(step)
 
-    def at_zero(self, features: dict[str, torch.Tensor], image: torch.Tensor) -> dict[str, float]:
-        """Each term's value (before its weight) for responses and an image that are all zero, as big as these:
-        how large its target is (1/2 sum P^2 for the content, sum A^2 / (4 N^2 M^2) for the Gram style)."""
+    def at_zero(self, features: dict[str, torch.Tensor], image: torch.Tensor) -> dict[str, dict[str, float]]:
+        """Each term's value per layer (before any weight) for responses and an image that are all zero, as big as
+        these: how large its target is (1/2 sum P^2 for the content, sum A^2 / (4 N^2 M^2) for the Gram style)."""
         zeros = {name: torch.zeros_like(f) for name, f in {**features, IMAGE: image}.items()}
         with torch.no_grad():
-            out = {}
-            for name, term in self.terms.items():
-                per_layer = term(zeros)
-                out[name] = float(sum(term.layers[layer] * per_layer[layer] for layer in term.layers))
-        return out
+            return {name: {layer: float(v) for layer, v in term(zeros).items()} for name, term in self.terms.items()}
 
     def forward(self, features: dict[str, torch.Tensor], image: torch.Tensor) -> Evaluation:
         unset = [name for name, weight in self.weights.items() if weight is None]

@@ -90,7 +90,7 @@ def test_missing_image_is_one_sentence_and_leaves_nothing(tmp_path, style_png):
     assert proc.returncode == 2
     assert proc.stderr.strip().endswith(
         f"stylelab: error: image '{tmp_path}/nope.jpg' is neither a file nor a sample name "
-        "(tubingen, shipwreck, starry_night, the_scream, composition_vii, woman_with_hat).")
+        "(tubingen, shipwreck, starry_night, the_scream, composition_vii, woman_with_hat, astronaut).")
     assert "Traceback" not in proc.stderr
     assert not run_dir.exists()
 

@@ -340,12 +340,13 @@ def test_samples_table() -> None:
         "the_scream",
         "composition_vii",
         "woman_with_hat",
+        "astronaut",
     }
     for name, sample in SAMPLES.items():
         assert sample.name == name
         assert re.fullmatch(r"[0-9a-f]{64}", sample.sha256)
-        assert sample.url.startswith("https://") and sample.url.endswith(".jpg")
-        assert sample.file.endswith(".jpg")
+        assert sample.url.startswith("https://") and sample.url.endswith((".jpg", ".png"))
+        assert sample.file.endswith((".jpg", ".png")) and Path(sample.url).suffix == Path(sample.file).suffix
         assert sample.title and sample.credit and sample.license
 
 
