@@ -65,10 +65,9 @@ def entries(size: int, steps: int, masks: tuple[Path, Path]) -> dict[str, tuple[
 
 
 def judged(picture: torch.Tensor, content: str, style: str) -> dict[str, float]:
-    """A picture's three measures against its photo and its painting (the first, for several styles)."""
+    """A picture's three measures against its photo and its painting."""
     picture = picture.clamp(0, 1)
     at = tuple(picture.shape[-2:])
-    style = style.strip("[]").split(",")[0]
     photo = images.resize_to(images.load_image(samples.resolve_image(content)), at)
     painting = images.resize_to(images.load_image(samples.resolve_image(style)), at)
     return {"edges": round(measures.edge_correlation(picture, photo), 3),
@@ -172,7 +171,7 @@ def main() -> None:
         path = jpeg(result.image, OUT / f"{name}.jpg", width=512)
         record[name] = {"label": label, "overrides": overrides[:], "steps": result.steps_done,
                         "size": list(result.image.shape[-2:]), "seconds": round(seconds),
-                        "measures": judged(result.image[0], content, style)}
+                        "measures": judged(result.image[0], content, styles[0] if isinstance(styles, list) else styles)}
         print(f"{name}: {label}, {result.steps_done} steps, {seconds:.0f} s -> {path}", flush=True)
         record_path.write_text(json.dumps(record, indent=1))
     if args.c2f:

@@ -307,12 +307,10 @@ def balance(objective, balance, features, content: torch.Tensor) -> dict[str, fl
                           if objective.targets[name] == "content" and objective.weights[name])
     out = {}
     for name in [name for name, weight in objective.weights.items() if weight is None]:
-        term = objective.terms[name]
-        evened = balance.layer_weights(term.layers, at_zero[name])
-        if evened != term.layers:
-            term.layers.update(evened)
+        evened = balance.layer_weights(objective.terms[name].layers, at_zero[name])
+        if evened != objective.terms[name].layers:
             out.update({f"{name}/{layer}": w for layer, w in evened.items()})
-        out[name] = balance.weight(content_at_zero, total(name))
+        out[name] = balance.weight(content_at_zero, sum(w * at_zero[name][layer] for layer, w in evened.items()))
     restore(objective, out)
     if balance.beta is None:
         log.info(", ".join(f"the {name} weight is {w:.4g}" for name, w in out.items() if "/" not in name)

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from stylelab.errors import StyleLabError
-from stylelab.optim import LBFGS, TorchLBFGS
+from stylelab.optim import LBFGS
 
 GB = 1e9
 RUNTIME = 0.75 * GB  # the Python process with torch, Hydra and TensorBoard, measured on the CPU
@@ -170,7 +170,7 @@ def _at(parts, pictures, device: torch.device | None = None):
 
 def _kind(optimizer) -> str:
     """How the estimate sizes the optimizer's state: L-BFGS's history, or Adam's two moments for any other."""
-    return "lbfgs" if isinstance(optimizer, (LBFGS, TorchLBFGS)) else "adam"
+    return "lbfgs" if isinstance(optimizer, LBFGS) else "adam"  # TorchLBFGS is an LBFGS too
 
 
 def _settings(parts) -> tuple[int, int, bool, float]:

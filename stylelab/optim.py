@@ -63,7 +63,6 @@ class ScaleFreeLBFGS(torch.optim.Optimizer):
         loss = float(loss_t.detach())
         g = x.grad.reshape(-1)  # (P,): the flat gradient at x
         state = self.state[x]
-        state["func_evals"] = state.get("func_evals", 0) + 1
         state["n_iter"] = state.get("n_iter", 0) + 1
         trial = lr  # the next step's length along its direction
         if state["n_iter"] == 1:
@@ -140,7 +139,7 @@ class LBFGS:
         return ScaleFreeLBFGS(params, lr=self.lr, history_size=self.history_size)
 
 
-class TorchLBFGS:
+class TorchLBFGS(LBFGS):
     """torch's L-BFGS exactly (`optimizer=lbfgs_torch`), one iteration per step: one loss evaluation, or more
     with its strong-Wolfe line search. Its first step is 1 / |g|_1 long and, without a curvature pair, a step is
     lr times the gradient: on the large losses of Caffe-input networks that can overshoot and stall (see
@@ -150,13 +149,8 @@ class TorchLBFGS:
 
     def __init__(self, lr: float = 1.0, history_size: int = 100, line_search: LineSearch | None = None,
                  tolerance_grad: float = 0.0, tolerance_change: float = 0.0):
-        _check("lr", lr, 0, strict=True)
-        _check("history_size", history_size, 1, strict=False)
-        _check("tolerance_grad", tolerance_grad, 0, strict=False)
-        _check("tolerance_change", tolerance_change, 0, strict=False)
-        self.lr, self.history_size = float(lr), int(history_size)
+        super().__init__(lr, history_size, tolerance_grad, tolerance_change)
         self.line_search = None if line_search is None else str(line_search)  # None: one evaluation per step
-        self.tolerance_grad, self.tolerance_change = float(tolerance_grad), float(tolerance_change)
 
     def __call__(self, params) -> torch.optim.Optimizer:
         return torch.optim.LBFGS(params, lr=self.lr, max_iter=1, history_size=self.history_size,
@@ -165,7 +159,6 @@ class TorchLBFGS:
 
 class Adam:
     """torch's Adam on the pixels."""
-
 
     def __init__(self, lr: float = 0.02, tolerance_grad: float = 0.0, tolerance_change: float = 0.0):
         _check("lr", lr, 0, strict=True)
