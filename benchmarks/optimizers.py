@@ -125,6 +125,7 @@ class Problem:
 
     objective: object
     features: Callable
+    seen: Callable  # what the loss sees of x (colour=luminance: its Y), as in a run
     x0: torch.Tensor
     seed: int
     optimizers: dict[str, Callable]  # name -> params -> torch optimizer, from the config
@@ -133,7 +134,8 @@ class Problem:
     def evaluate(self, x: torch.Tensor) -> torch.Tensor:
         """The total at x, its gradient left in x.grad; recorded."""
         x.grad = None
-        total = self.objective(self.features(x), x).total
+        seen = self.seen(x)
+        total = self.objective(self.features(seen), seen).total
         total.backward()
         value = float(total.detach())
         self.values.append(value if math.isfinite(value) else math.inf)
@@ -164,7 +166,7 @@ def problem(case: Case, size: int, options: list[str], tmp: Path) -> Problem:
         loop.balance(objective, weights.balance, features, images_k.content)
     objective.start_step(0)  # one objective for every optimiser (terms that draw random numbers draw step 0's)
     x0 = parts.init(images_k.content, images_k.styles[0], seed=parts.seed).detach().clone()
-    return Problem(objective, features, x0, parts.seed, factories)
+    return Problem(objective, features, parts.colour.seen, x0, parts.seed, factories)
 
 
 def run_torch(p: Problem, name: str, n: int) -> list[float]:

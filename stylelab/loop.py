@@ -188,7 +188,8 @@ def _run(parts: Parts, folder: Path | None, pictures, resume, start_over, observ
                 def closure() -> torch.Tensor:
                     nonlocal last_good
                     opt.zero_grad(set_to_none=True)
-                    evaluation = objective(features(x), x)
+                    seen = parts.colour.seen(x)  # (1, 3, h, w): colour=luminance sees Y only
+                    evaluation = objective(features(seen), seen)
                     if not this_step:
                         total = float(evaluation.total.detach())  # one sync per step: the progress bar shows it anyway
                         if not math.isfinite(total):
@@ -232,7 +233,8 @@ def _run(parts: Parts, folder: Path | None, pictures, resume, start_over, observ
                 # the level's end: the losses of its last image, at its size
                 with torch.no_grad():
                     objective.start_step(step)
-                    final = objective(features(x), x).detached()
+                    seen = parts.colour.seen(x)
+                    final = objective(features(seen), seen).detached()
                 if not math.isfinite(float(final.total)):
                     raise _Diverged(f"the loss became {float(final.total)} at step {step}")
                 for w in watchers:

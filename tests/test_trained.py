@@ -109,11 +109,12 @@ def test_stylisation_moves_palette_and_texture_to_the_painting_and_keeps_the_pho
     })
 
 
-@pytest.mark.parametrize("colour,texture", [("luminance", 0.8), ("original", 0.45)])
+@pytest.mark.parametrize("colour,texture", [("luminance", 0.6), ("original", 0.45)])
 def test_luminance_and_original_colours_keep_the_photos_chroma_and_move_its_texture(stylised, colour, texture):
     # measured: the chroma (YIQ's I, Q) is 0.0000 (luminance) and 0.0002 (original) from the photo's, where
     # the plain stylisation's is 0.042 (clipping to [0, 1] is the only thing that changes it); texture ratio
-    # 0.65 (luminance: 0.87 before the style layers were evened out) and 0.22 (original)
+    # 0.54 (luminance: 0.87 before the style layers were evened out, 0.65 while the loss also saw the chroma)
+    # and 0.22 (original)
     x = picture("image.size=128", "steps=60", f"colour={colour}")
     photo, painting = at_size_of(PHOTO, x), at_size_of(STARRY, x)
     assert measures.chroma_error(x, photo) < 0.005

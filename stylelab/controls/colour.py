@@ -119,6 +119,10 @@ class Colour:
         """The content and style images (3, H, W) the optimisation sees."""
         return content, styles
 
+    def seen(self, image: torch.Tensor) -> torch.Tensor:
+        """What the network and the loss terms see of the optimised image (1, 3, H, W): all of it."""
+        return image
+
     def finish(self, result: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
         """The picture written, from the optimised image and the content at its size, (1, 3, H, W)."""
         return result
@@ -130,6 +134,12 @@ class Luminance(Colour):
     def prepare(self, content, styles):
         y = luminance(content)
         return grey(y), [grey(match_luminance(luminance(style), y)) for style in styles]
+
+    def seen(self, image):
+        # Only the luminance: the optimised image has three channels, and the loss of a grey target can be
+        # lowered by chroma too (from the photo, the style's strokes grew in I and Q, which finish() throws
+        # away, and the result's luminance stayed nearly the photo's). Through Y the gradient has no chroma.
+        return grey(luminance(image))
 
     def finish(self, result, content):
         return with_colours_of(result, content)

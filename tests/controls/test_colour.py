@@ -69,3 +69,21 @@ def test_the_four_options():
     assert matched.shape == style.shape and not torch.equal(matched, style)
     with pytest.raises(StyleLabError, match="colour.method must be one of pca, chol, sym, not 'lab'"):
         Match("lab")
+    assert Colour().seen(result) is result and Original().seen(result) is result and Match().seen(result) is result
+
+
+def test_luminance_runs_see_only_the_luminance():
+    # two images with the same Y and different chroma look the same to the loss
+    x = torch.rand(1, 3, 6, 6)
+    yiq = rgb_to_yiq(x)
+    other = yiq_to_rgb(torch.cat([yiq[:, :1], yiq[:, 1:] + torch.tensor([0.1, -0.05])[None, :, None, None]], 1))
+    seen = Luminance().seen(x)
+    torch.testing.assert_close(seen, Luminance().seen(other))
+    assert torch.equal(seen[:, 0], seen[:, 1]) and torch.equal(seen[:, 1], seen[:, 2])
+    torch.testing.assert_close(seen[:, :1], yiq[:, :1])
+    # so the gradient has no chroma: at each pixel it is a multiple of Y's row of the YIQ matrix
+    x.requires_grad_(True)
+    weights = torch.randn(1, 3, 6, 6)
+    (Luminance().seen(x) * weights).sum().backward()
+    expected = RGB_TO_YIQ[0][None, :, None, None] * weights.sum(1, keepdim=True)
+    torch.testing.assert_close(x.grad, expected.to(x.grad.dtype))
