@@ -46,6 +46,7 @@ from typing import Callable
 import torch
 
 from stylelab import api, build, levels, loop
+from stylelab.losses import balance as balancing
 from stylelab.errors import StyleLabError
 from stylelab.io import images
 
@@ -163,7 +164,7 @@ def problem(case: Case, size: int, options: list[str], tmp: Path) -> Problem:
     images_k = levels.prepare(level, read, network, objective, parts.model, parts.inputs, torch.device("cpu"))
     features = loop.fast(network, parts)
     if None in objective.weights.values():
-        loop.balance(objective, weights.balance, features, images_k.content)
+        balancing.balance(objective, balancing.rule_for(weights), features, images_k.content)
     objective.start_step(0)  # one objective for every optimiser (terms that draw random numbers draw step 0's)
     x0 = parts.init(images_k.content, images_k.styles[0], seed=parts.seed).detach().clone()
     return Problem(objective, features, parts.colour.seen, x0, parts.seed, factories)

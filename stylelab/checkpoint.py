@@ -138,3 +138,17 @@ def _check_fingerprint(path: Path, found: dict, expected: dict) -> None:
 def _first_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return lines[0][:200] if lines else type(exc).__name__
+
+
+def check_fits(start: Checkpoint, ladder, size_of) -> None:
+    """The checkpoint's step and image fit this run's levels (`ladder`, build.Level's; size_of(size) -> (h, w))."""
+    k, steps = start.state.level, ladder[-1].last
+    if start.state.step > steps:
+        raise StyleLabError(f"cannot resume from '{start.path}': it is at step {start.state.step}, beyond steps={steps}")
+    if k >= len(ladder) or not ladder[k].first <= start.state.step <= ladder[k].last:
+        raise StyleLabError(f"cannot resume from '{start.path}': it is at step {start.state.step} of level {k + 1}, "
+                            f"which this run's schedule does not have")
+    expected = size_of(ladder[k].size)
+    if tuple(start.image.shape[-2:]) != tuple(expected):
+        raise StyleLabError(f"cannot resume from '{start.path}': its image is {start.image.shape[-1]}x"
+                            f"{start.image.shape[-2]}, not {expected[1]}x{expected[0]}")

@@ -14,7 +14,7 @@ import torch
 from stylelab.build import Inputs, Level
 from stylelab.controls import masks as masking
 from stylelab.controls.colour import Colour
-from stylelab.errors import StyleLabError
+from stylelab.errors import NotDownloaded, StyleLabError
 from stylelab.io import images, samples
 from stylelab.losses.base import IMAGE, Objective
 
@@ -75,6 +75,16 @@ def _same_shape(masks: list[torch.Tensor], pictures: list[torch.Tensor], specs: 
         if abs(mw / mh - pw / ph) > 0.01 * (pw / ph):
             raise StyleLabError(f"mask {spec} is {mw}x{mh} but {what} is {pw}x{ph}: a mask must have the "
                                 f"proportions of the image it masks")
+
+
+def fetch(inputs: Inputs, model, given: dict | None = None, progress: bool = True) -> None:
+    """Download every sample picture and weights file the run needs and has not got, all of them first: offline,
+    the one NotDownloaded names every missing file. `given`: the pictures passed in memory (not fetched)."""
+    given = given or {}
+    wanted = [*([] if "content" in given else [inputs.content]), *([] if "style" in given else inputs.styles)]
+    missing = samples.fetch_all(wanted, progress=progress) + model.download(progress=progress)
+    if missing:
+        raise NotDownloaded(missing)
 
 
 def read(inputs: Inputs, colour: Colour, given: dict | None = None) -> Pictures:

@@ -17,25 +17,25 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 import shutil
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
 from stylelab import backend, checkpoint, levels, memory
+from stylelab.losses import balance as balancing
 from stylelab.signals import StopSignals
 from stylelab.build import Parts
 from stylelab.checkpoint import LoopState
-from stylelab.errors import NotDownloaded, StyleLabError
-from stylelab.io import images, lock, samples
+from stylelab.errors import StyleLabError
+from stylelab.io import images, lock
 from stylelab.losses.base import Evaluation
-from stylelab.observers import Curves, Observer, Progress, SaveEvery, TensorBoard
+from stylelab.observers import Curves, Observer, Progress, RunEnd, SaveEvery, TensorBoard
 
 log = logging.getLogger("stylelab")
 
@@ -100,23 +100,82 @@ def run(parts: Parts, folder: Path | None = None, *, pictures: dict | None = Non
             shutil.rmtree(folder, ignore_errors=True)
 
 
+@dataclass
+class _Setup:
+    """What a run has read before its first step."""
+
+    parts: Parts
+    folder: Path | None
+    device: torch.device
+    read: levels.Pictures
+    weights: Any  # models.formats.Weights: the network's parameters and the balance they call for
+    network: Any  # models.vgg's extractor of the objective's layers
+    fingerprint: dict  # what a checkpoint must match to be resumed here
+    start: checkpoint.Checkpoint | None  # the checkpoint a resumed run goes on from
+
+
+@dataclass
+class _Now:
+    """Where the run stands: what one level hands on to the next, and the end to the picture."""
+
+    state: LoopState  # the last state a checkpoint could hold (a level's end, or the checkpoint resumed)
+    balanced: dict[str, float]  # term and layer weights a balance chose (loss.beta null)
+    seconds: float  # optimisation time before this process
+    step: int = 0
+    x: torch.Tensor | None = None  # the image being optimised, (1, 3, h, w)
+    final: Evaluation | None = None  # the losses of the last level's last image
+    evaluations: int = 0
+    skipped: int = 0  # steps that levels a tolerance ended early did not take
+    stopped: str | None = None
+    interrupted: bool = False
+    whole: bool = True  # False when a second Ctrl-C cut an update in half
+    diverged: str | None = None
+    last_good: tuple | None = None  # (image, LoopState) at the start of the current update
+    clock: float = field(default_factory=time.perf_counter)
+
+    def elapsed(self) -> float:
+        return self.seconds + time.perf_counter() - self.clock
+
+
 def _run(parts: Parts, folder: Path | None, pictures, resume, start_over, observers, stop, varying, notes) -> RunResult:
-    # ---- inputs and network: build checked every setting; every file is read here, once
-    watch = parts.watch
+    run = _setup(parts, folder, pictures, resume)
+    bar, curves, watchers = _watchers(run, start_over, notes, observers, varying)
+    state = run.start.state if run.start else LoopState()
+    # term weights left to the network's balance (loss.beta null): from the checkpoint, or set at level 0
+    now = _Now(state, dict(state.weights), state.seconds, step=state.step)
+    balancing.restore(parts.objective, now.balanced)
+    signals = StopSignals() if stop is None else contextlib.nullcontext()
+    with signals:
+        stop = stop or signals.reason
+        try:
+            for k, level in enumerate(parts.levels):
+                if k < now.state.level:
+                    continue  # resumed in a later level
+                _level(run, now, k, level, watchers, stop)
+                if now.interrupted or k == len(parts.levels) - 1 or _stopped_between(parts, now, k, stop):
+                    break
+        except KeyboardInterrupt:  # a second Ctrl-C while stopping: now, without a checkpoint
+            now.interrupted, now.stopped, now.whole = True, f"interrupted after {now.step} steps", False
+        except _Diverged as exc:
+            now.diverged = str(exc)
+            now.x, now.state = now.last_good if now.last_good else (now.x, None)
+            now.step = now.state.step if now.state else 0
+        finally:
+            bar.close()  # before anything else is printed
+    return _finish(run, now, now.elapsed(), curves, watchers)
+
+
+def _setup(parts: Parts, folder: Path | None, pictures, resume: bool) -> _Setup:
+    """Every file read, once: the pictures (downloaded first), the network, and the checkpoint to resume."""
     device = backend.resolve_device(parts.device)
     backend.configure(device, tf32=parts.tf32)
     torch.manual_seed(parts.seed)
-    # every download first, so that offline the one message names every missing file
-    given = pictures or {}
-    wanted = [*([] if "content" in given else [parts.inputs.content]), *([] if "style" in given else parts.inputs.styles)]
-    missing = samples.fetch_all(wanted, progress=watch.progress) + parts.model.download(progress=watch.progress)
-    if missing:
-        raise NotDownloaded(missing)
+    levels.fetch(parts.inputs, parts.model, pictures, progress=parts.watch.progress)
     read = levels.read(parts.inputs, parts.colour, pictures)
     tight = memory.for_run(parts, read, device)  # before anything heavy: refused if it cannot fit
     if tight:
-        warnings.warn(tight, stacklevel=2)
-    weights = parts.model.load(seed=parts.seed, progress=watch.progress)
+        warnings.warn(tight, stacklevel=3)
+    weights = parts.model.load(seed=parts.seed, progress=parts.watch.progress)
     network = parts.model.extractor(parts.objective.layers, weights, device)
     fingerprint = checkpoint.fingerprint(parts.settings, read.original, read.styles, read.masks)
     start = None
@@ -124,210 +183,162 @@ def _run(parts: Parts, folder: Path | None, pictures, resume, start_over, observ
         if folder is None:
             raise StyleLabError("resume needs a run folder to continue in")
         start = checkpoint.load(folder, fingerprint)
-        _check_resumable(start, parts, read)
+        checkpoint.check_fits(start, parts.levels, read.size_of)
         start.restore_rng()
         log.info(f"resuming {folder} at step {start.state.step}")
+    return _Setup(parts, folder, device, read, weights, network, fingerprint, start)
 
-    # ---- observers: they watch, they never steer
-    objective, ladder, optimizer = parts.objective, parts.levels, parts.optimizer
-    bar = Progress(ladder[-1].last, initial=start.state.step if start else 0, disable=not watch.progress)
-    curves = Curves()
+
+def _watchers(run: _Setup, start_over: bool, notes, observers, varying) -> tuple[Progress, Curves, list[Observer]]:
+    """The progress bar, the curves RunResult returns, and with a folder TensorBoard and step PNGs; then the
+    caller's. They watch, they never steer."""
+    watch, last, start = run.parts.watch, run.parts.levels[-1].last, run.start
+    at = start.state.step if start else 0
+    bar, curves = Progress(last, initial=at, disable=not watch.progress), Curves()
     watchers: list[Observer] = [bar, curves]
-    tb = None
-    if folder is not None:
+    if run.folder is not None:
         # purge_step: TensorBoard drops what a stopped run logged from this step on, so no step is doubled
-        tb = TensorBoard(folder, steps=ladder[-1].last, every=watch.log_every, image_every=watch.image_every,
-                         purge_step=start.state.step if start else (0 if start_over else None))
-        watchers += [tb, SaveEvery(folder, watch.save_every)]
+        tb = TensorBoard(run.folder, steps=last, every=watch.log_every, image_every=watch.image_every,
+                         purge_step=at if start else (0 if start_over else None), varying=varying)
+        watchers += [tb, SaveEvery(run.folder, watch.save_every)]
         if notes:
-            tb.notes(start.state.step if start else 0, notes)
-    watchers += list(observers)
-    signals = StopSignals() if stop is None else contextlib.nullcontext()
+            tb.notes(at, notes)
+    return bar, curves, [*watchers, *observers]
 
-    # ---- the levels, and their steps
-    state = start.state if start else LoopState()
-    # term weights left to the network's balance (loss.beta null): from the checkpoint, or set at level 0
-    balanced = dict(state.weights)
-    restore(objective, balanced)
-    x: torch.Tensor | None = None  # the image being optimised, (1, 3, h, w)
-    stopped = diverged = final = last_good = None
-    interrupted, whole, evaluations, skipped, step = False, True, 0, 0, state.step
-    clock, seconds = time.perf_counter(), state.seconds
-    with signals:
-        stop = stop or signals.reason
-        try:
-            for k, level in enumerate(ladder):
-                if k < state.level:
-                    continue  # resumed in a later level
-                resuming = start is not None and k == start.state.level
-                # the level's images and every target at its size; level 0's targets come from the network
-                # as it was built, as they always have, the rest from the network as the optimisation runs it
-                features = fast(network, parts) if k > 0 else network
-                images_k = levels.prepare(level, read, features, objective, parts.model, parts.inputs, device)
-                features = fast(network, parts)
-                if None in objective.weights.values():  # level 0, before the first step
-                    balanced = balance(objective, weights.balance, features, images_k.content)
-                if resuming:
-                    x = start.image.to(device)
-                elif x is None:
-                    x = parts.init(images_k.content, images_k.styles[0], seed=parts.seed)
-                else:  # the last level's result, upsampled
-                    x = images.resize_to(x[0].detach().cpu(), tuple(images_k.content.shape[-2:]))[None].to(device)
-                x = x.detach().clone().requires_grad_(True)
-                opt = optimizer([x])
-                if resuming and start.state.optimizer:
-                    opt.load_state_dict(start.state.optimizer)
-                step = start.state.step if resuming else level.first
-                previous = start.state.previous_loss if resuming else math.inf
-                same = 0  # steps in a row whose loss is exactly the one before
-                for w in watchers:
-                    w.on_level(k, level, images_k, step)
-                    w.on_image(step, x.detach())
-                this_step: list[Evaluation] = []  # the evaluations of the current update; the first is at x
 
-                def closure() -> torch.Tensor:
-                    nonlocal last_good
-                    opt.zero_grad(set_to_none=True)
-                    seen = parts.colour.seen(x)  # (1, 3, h, w): colour=luminance sees Y only
-                    evaluation = objective(features(seen), seen)
-                    if not this_step:
-                        total = float(evaluation.total.detach())  # one sync per step: the progress bar shows it anyway
-                        if not math.isfinite(total):
-                            raise _Diverged(f"the loss became {total} at step {step}")
-                        # what a checkpoint holds now, before the update changes it: kept if the next diverges
-                        last_good = (x.detach().clone(), LoopState(step, _snapshot(opt.state_dict()), previous,
-                                                                   seconds + time.perf_counter() - clock, k, balanced))
-                    evaluation.total.backward()
-                    this_step.append(evaluation.detached())
-                    return evaluation.total
+def _level(run: _Setup, now: _Now, k: int, level, watchers: list[Observer], stop) -> None:
+    """Level k: its images and targets, its start image and optimizer, its steps, the losses at its end."""
+    parts, objective = run.parts, run.parts.objective
+    resumed = run.start if run.start is not None and k == run.start.state.level else None
+    # level 0's targets come from the network as it was built, as they always have, the rest from the network
+    # as the optimisation runs it
+    features = fast(run.network, parts) if k > 0 else run.network
+    images_k = levels.prepare(level, run.read, features, objective, parts.model, parts.inputs, run.device)
+    features = fast(run.network, parts)
+    if None in objective.weights.values():  # level 0, before the first step
+        now.balanced = balancing.balance(objective, balancing.rule_for(run.weights), features, images_k.content)
+    if resumed:
+        x = resumed.image.to(run.device)
+    elif now.x is None:
+        x = parts.init(images_k.content, images_k.styles[0], seed=parts.seed)
+    else:  # the last level's result, upsampled
+        x = images.resize_to(now.x[0].detach().cpu(), tuple(images_k.content.shape[-2:]))[None].to(run.device)
+    now.x = x = x.detach().clone().requires_grad_(True)
+    opt = parts.optimizer([x])
+    if resumed and resumed.state.optimizer:
+        opt.load_state_dict(resumed.state.optimizer)
+    now.step = resumed.state.step if resumed else level.first
+    for w in watchers:
+        w.on_level(k, level, images_k, now.step)
+        w.on_image(now.step, x.detach())
+    previous = _steps(run, now, k, level, opt, features, watchers, stop,
+                      resumed.state.previous_loss if resumed else math.inf)
+    with torch.no_grad():  # the level's end: the losses of its last image, at its size
+        objective.start_step(now.step)
+        seen = parts.colour.seen(x)
+        now.final = objective(features(seen), seen).detached()
+    if not math.isfinite(float(now.final.total)):
+        raise _Diverged(f"the loss became {float(now.final.total)} at step {now.step}")
+    for w in watchers:
+        w.on_level_end(k, level, now.step, now.final, x.detach())
+    now.state = LoopState(now.step, opt.state_dict(), previous, now.elapsed(), k, now.balanced)
 
-                while step < level.last:
-                    reason = stop()
-                    if reason:
-                        interrupted, stopped = True, f"{reason} after {step} steps"
-                        break
-                    this_step.clear()
-                    objective.start_step(step)  # terms that draw random numbers draw step's
-                    opt.step(closure)
-                    evaluations += len(this_step)
-                    losses = this_step[0]  # the losses of the image before this update
-                    for w in watchers:
-                        w.on_losses(step, losses)
-                    step += 1
-                    for w in watchers:
-                        w.on_image(step, x.detach())
-                    stopped = _tolerance(step, losses, x.grad, previous, optimizer)
-                    if stopped:
-                        break
-                    total = float(losses.total)  # read once: on CUDA each read is a device sync
-                    same = same + 1 if total == previous and previous != 0 else 0
-                    if same == STALLED:  # the optimizer no longer moves the image: say so once, go on
-                        warnings.warn(f"the loss has not changed for {STALLED} steps (step {step}): the optimizer "
-                                      "is stuck (optimizer=adam, or another init, may help)", stacklevel=2)
-                    previous = total
-                    if folder is not None and parts.checkpoint_every > 0 and step % parts.checkpoint_every == 0:
-                        elapsed = seconds + time.perf_counter() - clock
-                        checkpoint.save(folder / checkpoint.FILE, x.detach(),
-                                        LoopState(step, opt.state_dict(), previous, elapsed, k, balanced), fingerprint)
 
-                # the level's end: the losses of its last image, at its size
-                with torch.no_grad():
-                    objective.start_step(step)
-                    seen = parts.colour.seen(x)
-                    final = objective(features(seen), seen).detached()
-                if not math.isfinite(float(final.total)):
-                    raise _Diverged(f"the loss became {float(final.total)} at step {step}")
-                for w in watchers:
-                    w.on_level_end(k, level, step, final, x.detach())
-                state = LoopState(step, opt.state_dict(), previous, seconds + time.perf_counter() - clock, k, balanced)
-                if interrupted or k == len(ladder) - 1:
-                    break
-                if stopped:  # a tolerance ended this level early: the finer ones still have their steps
-                    log.info(f"level {k + 1} ({level.size} px) {stopped}; level {k + 2} starts at step "
-                             f"{ladder[k + 1].first}")
-                    skipped += level.last - step
-                    stopped = None
-                reason = stop()  # between two levels: the checkpoint is this level's end, which resumes exactly
-                if reason:
-                    interrupted, stopped = True, f"{reason} after {step} steps"
-                    break
-        except KeyboardInterrupt:  # a second Ctrl-C while stopping: now, without a checkpoint
-            interrupted, stopped, whole = True, f"interrupted after {step} steps", False
-        except _Diverged as exc:
-            diverged = str(exc)
-            x, state = last_good if last_good else (x, None)
-            step = state.step if state else 0
-        finally:
-            bar.close()  # before anything else is printed
-    seconds = seconds + time.perf_counter() - clock
+def _steps(run: _Setup, now: _Now, k: int, level, opt, features, watchers: list[Observer], stop,
+           previous: float) -> float:
+    """Update the image until the level's last step, a tolerance or a stop; returns the last total."""
+    parts, objective, x = run.parts, run.parts.objective, now.x
+    this_step: list[Evaluation] = []  # the evaluations of the current update; the first is at x
 
-    # ---- the picture, and what the run leaves in its folder
-    if state and whole:
-        state = LoopState(state.step, state.optimizer, state.previous_loss, seconds, state.level, balanced)
-    else:
-        state = None
-    optimised = x.detach()
-    picture = parts.colour.finish(optimised, images.resize_to(read.original, x.shape[-2:])[None].to(x.device))
-    per_step = seconds / max(step - skipped, 1)  # the steps a level skipped took no time
-    result = RunResult(picture, step, None if diverged else final, seconds, stopped, interrupted, evaluations, state,
-                       per_step, device.type, curves=curves.values)
+    def closure() -> torch.Tensor:
+        opt.zero_grad(set_to_none=True)
+        seen = parts.colour.seen(x)  # (1, 3, h, w): colour=luminance sees Y only
+        evaluation = objective(features(seen), seen)
+        if not this_step:
+            total = float(evaluation.total.detach())  # one sync per step: the progress bar shows it anyway
+            if not math.isfinite(total):
+                raise _Diverged(f"the loss became {total} at step {now.step}")
+            # what a checkpoint holds now, before the update changes it: kept if the next diverges
+            now.last_good = (x.detach().clone(), LoopState(now.step, _snapshot(opt.state_dict()), previous,
+                                                           now.elapsed(), k, now.balanced))
+        evaluation.total.backward()
+        this_step.append(evaluation.detached())
+        return evaluation.total
+
+    same = 0  # steps in a row whose loss is exactly the one before
+    while now.step < level.last:
+        reason = stop()
+        if reason:
+            now.interrupted, now.stopped = True, f"{reason} after {now.step} steps"
+            break
+        this_step.clear()
+        objective.start_step(now.step)  # terms that draw random numbers draw step's
+        opt.step(closure)
+        now.evaluations += len(this_step)
+        losses = this_step[0]  # the losses of the image before this update
+        for w in watchers:
+            w.on_losses(now.step, losses)
+        now.step += 1
+        for w in watchers:
+            w.on_image(now.step, x.detach())
+        now.stopped = _tolerance(now.step, losses, x.grad, previous, parts.optimizer)
+        if now.stopped:
+            break
+        total = float(losses.total)  # read once: on CUDA each read is a device sync
+        same = same + 1 if total == previous and previous != 0 else 0
+        if same == STALLED:  # the optimizer no longer moves the image: say so once, go on
+            warnings.warn(f"the loss has not changed for {STALLED} steps (step {now.step}): the optimizer is stuck "
+                          "(optimizer=adam, or another init, may help)", stacklevel=4)
+        previous = total
+        if run.folder is not None and parts.checkpoint_every > 0 and now.step % parts.checkpoint_every == 0:
+            checkpoint.save(run.folder / checkpoint.FILE, x.detach(),
+                            LoopState(now.step, opt.state_dict(), previous, now.elapsed(), k, now.balanced),
+                            run.fingerprint)
+    return previous
+
+
+def _stopped_between(parts: Parts, now: _Now, k: int, stop) -> bool:
+    """After level k (not the last): hand on to the next, unless a signal came (the checkpoint is then this
+    level's end, which resumes exactly)."""
+    if now.stopped:  # a tolerance ended this level early: the finer ones still have their steps
+        log.info(f"level {k + 1} ({parts.levels[k].size} px) {now.stopped}; level {k + 2} starts at step "
+                 f"{parts.levels[k + 1].first}")
+        now.skipped += parts.levels[k].last - now.step
+        now.stopped = None
+    reason = stop()
+    if reason:
+        now.interrupted, now.stopped = True, f"{reason} after {now.step} steps"
+    return bool(reason)
+
+
+def _finish(run: _Setup, now: _Now, seconds: float, curves: Curves, watchers: list[Observer]) -> RunResult:
+    """The picture, what the run leaves in its folder, and the observers told; Diverged raised if it did."""
+    parts, folder, state = run.parts, run.folder, None
+    if now.state and now.whole:
+        state = replace(now.state, seconds=seconds, weights=now.balanced)
+    optimised = now.x.detach()
+    picture = parts.colour.finish(optimised, images.resize_to(run.read.original, optimised.shape[-2:])[None]
+                                  .to(optimised.device))
+    per_step = seconds / max(now.step - now.skipped, 1)  # the steps a level skipped took no time
+    result = RunResult(picture, now.step, None if now.diverged else now.final, seconds, now.stopped,
+                       now.interrupted, now.evaluations, state, per_step, run.device.type, curves=curves.values)
     if folder is not None:
-        if (interrupted or diverged) and state:
-            result.checkpoint_path = checkpoint.save(folder / checkpoint.FILE, x.detach(), state, fingerprint)
-        if state or not diverged:
+        if (now.interrupted or now.diverged) and state:
+            result.checkpoint_path = checkpoint.save(folder / checkpoint.FILE, optimised, state, run.fingerprint)
+        if state or not now.diverged:
             result.final_path = images.save_image(picture, folder / "final.png")
-        if picture is not optimised:  # a colour control made the picture from the optimised image
-            tb.final(step, picture)
-        shown = {**parts.settings, **_balanced_settings(parts, balanced)}
-        if diverged:
-            tb.failed(shown, diverged, varying)
-        else:
-            tb.hparams(shown, final, step, {"summary/seconds_per_step": per_step}, varying)
-        tb.close()
-    for w in observers:
+    end = RunEnd(now.step, {**parts.settings, **_balanced_settings(parts, now.balanced)}, result.final, picture,
+                 picture is not optimised, per_step, now.diverged)
+    for w in watchers:
+        w.on_run_end(end)
+    for w in watchers:
         w.close()
-    if diverged:
-        kept = f"; final.png and {checkpoint.FILE} hold step {step}, the last image whose loss was finite" \
+    if now.diverged:
+        kept = f"; final.png and {checkpoint.FILE} hold step {now.step}, the last image whose loss was finite" \
             if state and folder else ""
-        raise Diverged(f"{diverged}, so the optimisation diverged (a smaller optimizer.lr or smaller loss weights may "
-                       f"help){kept}", result)
+        raise Diverged(f"{now.diverged}, so the optimisation diverged (a smaller optimizer.lr or smaller loss weights "
+                       f"may help){kept}", result)
     return result
-
-
-def balance(objective, balance, features, content: torch.Tensor) -> dict[str, float]:
-    """The weights of the style terms left null, as the network's weights call for (formats.Balance): a fixed
-    beta, or beta = ratio * content(0) / style(0) from this level's targets (their values at all-zero responses,
-    the weighted content terms' summed), after evening out the style layers' weights where the balance does.
-    Returns what it set: {term: weight} and, for layer weights it changed, {"term/layer": w_l}."""
-    with torch.no_grad():
-        at_zero = objective.at_zero(features(content), content)  # {term: {layer: value}}
-
-    def total(name: str) -> float:
-        return sum(objective.terms[name].layers[layer] * value for layer, value in at_zero[name].items())
-
-    content_at_zero = sum(objective.weights[name] * total(name) for name in objective.terms
-                          if objective.targets[name] == "content" and objective.weights[name])
-    out = {}
-    for name in [name for name, weight in objective.weights.items() if weight is None]:
-        evened = balance.layer_weights(objective.terms[name].layers, at_zero[name])
-        if evened != objective.terms[name].layers:
-            out.update({f"{name}/{layer}": w for layer, w in evened.items()})
-        out[name] = balance.weight(content_at_zero, sum(w * at_zero[name][layer] for layer, w in evened.items()))
-    restore(objective, out)
-    if balance.beta is None:
-        log.info(", ".join(f"the {name} weight is {w:.4g}" for name, w in out.items() if "/" not in name)
-                 + f" ({balance.source})")
-    return out
-
-
-def restore(objective, balanced: dict[str, float]) -> None:
-    """Set the weights a balance chose (a checkpoint's, or balance's own): term weights and "term/layer" ones."""
-    for key, weight in balanced.items():
-        name, _, layer = key.partition("/")
-        if layer:
-            objective.terms[name].layers[layer] = weight
-        else:
-            objective.weights[name] = weight
 
 
 def fast(network, parts: Parts):
@@ -376,23 +387,3 @@ def _tolerance(step: int, losses: Evaluation, grad, previous: float, optimizer) 
     if tolerance_change > 0 and abs(float(losses.total) - previous) < tolerance_change:
         return f"stopped after {step} steps: loss changed by less than optimizer.tolerance_change={tolerance_change}"
     return None
-
-
-def _check_resumable(start, parts: Parts, read) -> None:
-    """The checkpoint's step and image fit this run's levels."""
-    ladder, k, steps = parts.levels, start.state.level, parts.levels[-1].last
-    if start.state.step > steps:
-        raise StyleLabError(f"cannot resume from '{start.path}': it is at step {start.state.step}, beyond steps={steps}")
-    if k >= len(ladder) or not ladder[k].first <= start.state.step <= ladder[k].last:
-        raise StyleLabError(f"cannot resume from '{start.path}': it is at step {start.state.step} of level {k + 1}, "
-                            f"which this run's schedule does not have")
-    expected = read.size_of(ladder[k].size)
-    if tuple(start.image.shape[-2:]) != tuple(expected):
-        raise StyleLabError(f"cannot resume from '{start.path}': its image is {start.image.shape[-1]}x"
-                            f"{start.image.shape[-2]}, not {expected[1]}x{expected[0]}")
-
-
-def requeued(folder: Path) -> bool:
-    """A job SLURM requeued (preempted, timed out, node failure) continues from its own checkpoint."""
-    restarted = os.environ.get("SLURM_RESTART_COUNT", "0") not in ("", "0")
-    return restarted and (folder / checkpoint.FILE).is_file()

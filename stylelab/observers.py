@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -16,6 +17,19 @@ from stylelab.io import images
 from stylelab.io.atomic import read_reason
 from stylelab.losses.base import Evaluation
 
+
+
+@dataclass
+class RunEnd:
+    """How a run ended, as its observers are told once at the end."""
+
+    step: int  # the step of the picture
+    settings: dict  # the run's settings as HParams shows them, with the weights a balance chose
+    final: Evaluation | None  # the losses of the last image (None when the run diverged)
+    picture: torch.Tensor  # the picture written, (1, 3, H, W)
+    recoloured: bool  # a colour control made the picture from the optimised image
+    seconds_per_step: float
+    diverged: str | None = None  # why the loss stopped being finite, when it did
 
 
 class Observer:
@@ -33,6 +47,10 @@ class Observer:
     def on_level_end(self, k: int, level, step: int, evaluation: Evaluation, image: torch.Tensor) -> None:
         """Level k ends at `step` (its last step, or earlier when a tolerance or a signal ended it), with the
         losses of its last image at its size."""
+
+    def on_run_end(self, end: RunEnd) -> None:
+        """The run is over and its picture written (a run stopped by a signal ends too; one that raised does
+        not)."""
 
     def close(self) -> None:
         """The run is over (whatever way it ended): release files and the terminal."""
@@ -84,9 +102,10 @@ class TensorBoard(Observer):
     """
 
     def __init__(self, folder: Path, *, steps: int, every: int = 10, image_every: int = 50,
-                 purge_step: int | None = None):
+                 purge_step: int | None = None, varying: Mapping[str, str] = MappingProxyType({})):
         self.logdir = events_dir(Path(folder))
         self.steps, self.every, self.image_every, self.purge_step = steps, every, image_every, purge_step
+        self.varying = varying  # the settings the run's sweep varies, as typed (HParams shows them first)
         self._writer = None
         self._first: int | None = None  # the first step of the level that begins (not a resumed run's step)
         self._shown: int | None = None  # the step whose image this level has logged last
@@ -142,6 +161,15 @@ class TensorBoard(Observer):
         with self.io():
             for tag, value in evaluation.scalars().items():
                 self.writer.add_scalar(tag, value, step)
+
+    def on_run_end(self, end: RunEnd) -> None:
+        if end.recoloured:
+            self.final(end.step, end.picture)
+        if end.diverged:
+            self.failed(end.settings, end.diverged, self.varying)
+        else:
+            self.hparams(end.settings, end.final, end.step, {"summary/seconds_per_step": end.seconds_per_step},
+                         self.varying)
 
     def notes(self, step: int, texts: dict[str, str]) -> None:
         """Text for the Text tab, one card per entry (text/command, text/overrides, text/config): the exact

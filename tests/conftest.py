@@ -17,6 +17,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from stylelab import api, backend, build, levels, loop
+from stylelab.losses import balance as balancing
 from stylelab.models.weights import imagenet_cache_file, random_state_dict
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,7 +54,7 @@ class FirstLevel:
         self.network = network
         self.features = loop.fast(network, self.parts)
         if None in self.parts.objective.weights.values():  # the weights' own balance, as the run sets it
-            loop.balance(self.parts.objective, self.weights.balance, self.features, self.images.content)
+            balancing.balance(self.parts.objective, balancing.rule_for(self.weights), self.features, self.images.content)
         self.init = self.parts.init(self.images.content, self.images.styles[0], seed=self.parts.seed)
 
     def losses(self, image=None):

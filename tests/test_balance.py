@@ -8,7 +8,8 @@ import torch
 
 from stylelab import build, checkpoint, loop, signals
 from stylelab.losses.style import gram
-from stylelab.models.formats import BALANCES, CAFFE, PAPER
+from stylelab.losses.balance import BALANCES, PAPER, rule_for
+from stylelab.models.formats import CAFFE
 from stylelab.models.vgg import VGGFeatures
 from stylelab.models.weights import features_state_dict, random_state_dict
 from conftest import SHALLOW, SMOKE, FirstLevel, api, events, hparams_of, interrupt_after, run_job
@@ -61,7 +62,7 @@ def by_hand(state, convention, content, style, size=48):
 
 def test_caffe_input_gets_the_rule_from_its_targets(caffe_file):
     level = FirstLevel(*SMOKE, *SHALLOW, f"model.weights={caffe_file}", "model.format=caffe", pictures=PICTURES)
-    assert level.weights.balance is BALANCES["caffe"]
+    assert rule_for(level.weights) is BALANCES["caffe"]
     balanced = {"style": level.parts.objective.weights["style"]}  # set as the run sets it, before the first step
     state = features_state_dict(random_state_dict(seed=3), "t")
     beta, w = by_hand(state, CAFFE, level.images.content[0], level.images.styles[0][0])

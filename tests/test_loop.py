@@ -163,3 +163,29 @@ def test_a_diverging_loss_stops_at_once_and_keeps_the_last_finite_image(tmp_path
     from stylelab.io.images import load_image
 
     assert (load_image(tmp_path / "final.png") - start[0]).abs().max() <= 0.5 / 255 + 1e-6  # not black
+
+
+class Ends(Observer):
+    def __init__(self):
+        self.ends, self.closed = [], 0
+
+    def on_run_end(self, end):
+        self.ends.append(end)
+
+    def close(self):
+        self.closed += 1
+
+
+def test_observers_are_told_how_the_run_ended_once_then_closed():
+    ends = Ends()
+    result = run(content_only(steps=4), pictures=PICTURES, observers=[ends], stop=lambda: None)
+    (end,) = ends.ends
+    assert ends.closed == 1 and end.step == 4 and end.diverged is None and not end.recoloured
+    assert end.final.total.item() == result.final.total.item() and torch.equal(end.picture, result.image)
+    assert end.settings == {} and end.seconds_per_step == result.seconds_per_step  # plain parts: no settings
+    diverging = Ends()
+    with pytest.raises(Diverged):
+        run(content_only(steps=5, optimizer=Adam(lr=1e30)), pictures=PICTURES, observers=[diverging],
+            stop=lambda: None)
+    (end,) = diverging.ends
+    assert end.final is None and end.diverged.startswith("the loss became ") and diverging.closed == 1

@@ -159,7 +159,7 @@ def app(cfg: DictConfig) -> None:
             if start_over:
                 print(f"stylelab: there is no checkpoint.pt in {run_dir}, so that run starts over there", flush=True)
         parts = build.build(cfg, choices)
-        result = loop.run(parts, run_dir, resume=bool(cfg.resume) or loop.requeued(run_dir), start_over=start_over,
+        result = loop.run(parts, run_dir, resume=bool(cfg.resume) or requeued(run_dir), start_over=start_over,
                           stop=STOP.reason, varying=varying, notes=notes(cfg, list(hydra_cfg.overrides.task), varying))
     except KeyboardInterrupt:  # before or after the loop; the loop itself saves and reports
         print("stylelab: interrupted", file=sys.stderr, flush=True)
@@ -272,3 +272,9 @@ def main() -> None:
         _stopped_before_the_run()
     sys.argv = [sys.argv[0], *argv]
     app()
+
+
+def requeued(folder: Path) -> bool:
+    """A job SLURM requeued (preempted, timed out, node failure) continues from its own checkpoint."""
+    restarted = os.environ.get("SLURM_RESTART_COUNT", "0") not in ("", "0")
+    return restarted and (folder / checkpoint.FILE).is_file()

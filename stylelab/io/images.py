@@ -9,9 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torchvision.transforms.functional as TF
+import torch.nn.functional as F
 from PIL import Image, ImageOps
-from torchvision.transforms import InterpolationMode
 
 from stylelab.errors import StyleLabError
 from stylelab.io.atomic import read_reason, write_atomic
@@ -94,9 +93,10 @@ def resize_to(img: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
     height, width = hw
     _check_size(height)
     _check_size(width)
-    resized = TF.resize(
-        img, [height, width], interpolation=InterpolationMode.BICUBIC, antialias=True
-    )
+    # what torchvision's resize does with a float tensor (BICUBIC, antialias=True), without importing it
+    batch = img if img.dim() == 4 else img[None]
+    resized = F.interpolate(batch, size=(height, width), mode="bicubic", align_corners=False, antialias=True)
+    resized = resized if img.dim() == 4 else resized[0]
     # Bicubic overshoots near hard edges; the rest of the code assumes [0, 1].
     return resized.clamp(0.0, 1.0)
 
@@ -117,7 +117,7 @@ def to_pil(img: torch.Tensor) -> Image.Image:
         raise ValueError(f"expected a (3, H, W) or (1, 3, H, W) tensor, got {tuple(img.shape)}")
     # Rounding here, not truncation inside torchvision, keeps save/load within 1/255.
     as_bytes = img.detach().float().cpu().clamp(0.0, 1.0).mul(255.0).round().to(torch.uint8)
-    return TF.to_pil_image(as_bytes, mode="RGB")
+    return Image.fromarray(as_bytes.permute(1, 2, 0).numpy(), mode="RGB")
 
 
 def save_image(img: torch.Tensor, path: str | os.PathLike) -> Path:

@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from typing import get_args
 
 import torch.nn as nn
-from torchvision.models import VGG16_Weights, VGG19_Weights, WeightsEnum
-from torchvision.models.vgg import make_layers
 
 from stylelab.choices import Pooling
 POOLINGS: tuple[str, ...] = get_args(Pooling)
@@ -24,7 +22,8 @@ class Arch:
 
     name: str  # vgg19
     blocks: tuple[int, ...]  # convs per block, each block followed by a 2 x 2 pool
-    imagenet: WeightsEnum  # torchvision's ImageNet weights (model.weights=imagenet): URL, file name, hash
+    imagenet: str  # torchvision's ImageNet weights (model.weights=imagenet), as torchvision.models names them
+    imagenet_url: str  # their URL (the file name ends in the sha256's first digits): the cache path, no import
     known: dict[str, str]  # sha256 prefix in a file's name -> its format (model.format=auto knows these files)
     matconvnet: str  # the name of MatConvNet's file of this network
 
@@ -34,9 +33,11 @@ class Arch:
 
 
 ARCHS: dict[str, Arch] = {
-    "vgg16": Arch("vgg16", (2, 2, 3, 3, 3), VGG16_Weights.IMAGENET1K_V1,
+    "vgg16": Arch("vgg16", (2, 2, 3, 3, 3), "VGG16_Weights.IMAGENET1K_V1",
+                  "https://download.pytorch.org/models/vgg16-397923af.pth",
                   {"397923af": "torchvision", "00b39a1b": "caffe"}, "imagenet-vgg-verydeep-16.mat"),
-    "vgg19": Arch("vgg19", (2, 2, 4, 4, 4), VGG19_Weights.IMAGENET1K_V1,
+    "vgg19": Arch("vgg19", (2, 2, 4, 4, 4), "VGG19_Weights.IMAGENET1K_V1",
+                  "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
                   {"dcbb9e9d": "torchvision", "d01eb7cb": "caffe"}, "imagenet-vgg-verydeep-19.mat"),
 }
 
@@ -55,8 +56,21 @@ def layer_table(arch: Arch) -> dict[str, int]:
     return table
 
 
+def imagenet_weights(arch: Arch):
+    """torchvision's WeightsEnum entry of the ImageNet weights, which downloads and checks the file.
+
+    torchvision is imported here and in skeleton(), where it is used, not when stylelab is: importing it takes
+    a second or more (it loads torch._dynamo), which `stylelab --help` and composing a config need not pay."""
+    import torchvision.models
+
+    enum, _, member = arch.imagenet.partition(".")
+    return getattr(getattr(torchvision.models, enum), member)
+
+
 def skeleton(arch: Arch) -> nn.Sequential:
     """torchvision's `features` of this network with no weights loaded (the classifier is never built)."""
+    from torchvision.models.vgg import make_layers  # see imagenet_weights: imported where it is used
+
     cfg: list[int | str] = []
     for convs, channels in zip(arch.blocks, CHANNELS):
         cfg += [channels] * convs + ["M"]

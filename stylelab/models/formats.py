@@ -67,53 +67,6 @@ MARKER = "stylelab.input"
 
 
 @dataclass(frozen=True)
-class Balance:
-    """The style term's weight a kind of weights calls for when loss.beta is left null (alpha being 1): a fixed
-    beta where a published recipe exists, or the rule beta = ratio * content(0) / style(0), the terms'
-    values for an image whose responses are all zero (the energies of their targets), taken before the first
-    step. Activations on another scale change content(0) and style(0) together, so the rule follows them.
-
-    per_layer: the rule also evens out the style layers first, w_l' proportional to w_l / E_l(0), so that every
-    layer's target weighs the same (w_l' E_l(0) equal for equal w_l), as the paper's normalised network makes
-    them; the w_l' sum to what the w_l summed to. On an unnormalised network the layers' target energies span
-    many orders of magnitude (the stand-in VGG16: from 2.6e5 at relu1_1 to 0.1 at relu5_1), and with equal w_l
-    the deep layers, which carry the strokes, have no say."""
-
-    beta: float | None = None
-    ratio: float | None = None
-    per_layer: bool = False
-    source: str = ""
-
-    def layer_weights(self, layer_weights: dict[str, float], at_zero: dict[str, float]) -> dict[str, float]:
-        """The style layers' weights as this balance evens them out (as they are without per_layer, or where a
-        layer's target is all zero)."""
-        if not self.per_layer or self.beta is not None or not all(at_zero[layer] > 0 for layer in layer_weights):
-            return dict(layer_weights)
-        scaled = {layer: w / at_zero[layer] for layer, w in layer_weights.items()}
-        total, new = sum(layer_weights.values()), sum(scaled.values())
-        return {layer: w * total / new for layer, w in scaled.items()} if new > 0 else dict(layer_weights)
-
-    def weight(self, content_at_zero: float, style_at_zero: float) -> float:
-        if self.beta is not None:
-            return self.beta
-        if content_at_zero <= 0 or style_at_zero <= 0:
-            return 1.0  # no content term (a texture): beta only scales the one term there is
-        return self.ratio * content_at_zero / style_at_zero
-
-
-# What each kind of file calls for (README, "What alpha and beta mean").
-BALANCES = {
-    "torchvision": Balance(beta=1.032e9, source="the PyTorch tutorial's weights (content 1, style 1e6) in the "
-                                                "paper's units at 512 px"),
-    "caffe": Balance(ratio=3.0, per_layer=True, source="w_l E_l(0) equal across the style layers, then beta * "
-                                                       "style(0) = 3 * content(0); measured on a trained Caffe-input VGG16"),
-    "matconvnet": Balance(ratio=3.0, per_layer=True, source="w_l E_l(0) equal across the style layers, then beta * "
-                                                            "style(0) = 3 * content(0), as for Caffe's input"),
-}
-PAPER = Balance(beta=1e3, source="the paper's alpha/beta = 1e-3, for its normalised network")
-
-
-@dataclass(frozen=True)
 class Weights:
     """A network's features ("0.weight", ...) and the input they expect; `format` says which kind of file they
     came from (torchvision | caffe | matconvnet), `normalised` whether stylelab-normalize wrote it."""
@@ -122,11 +75,6 @@ class Weights:
     convention: InputConvention
     format: str
     normalised: bool = False
-
-    @property
-    def balance(self) -> Balance:
-        """The default style weight these weights call for, as their convention is their preprocessing."""
-        return PAPER if self.normalised else BALANCES[self.format]
 
 
 def read_pth(path: Path) -> tuple[dict[str, torch.Tensor], dict | None]:

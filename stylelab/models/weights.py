@@ -17,7 +17,7 @@ import torch.nn as nn
 from stylelab.errors import Download, NotDownloaded, StyleLabError
 from stylelab.io.samples import network_reason
 from stylelab.models import formats
-from stylelab.models.arch import ARCHS, Arch, arch_of, layer_table, skeleton
+from stylelab.models.arch import ARCHS, Arch, arch_of, imagenet_weights, layer_table, skeleton
 from stylelab.models.formats import TORCHVISION, InputConvention, Weights
 
 
@@ -44,20 +44,20 @@ def _random_state_dict(name: str, seed: int) -> dict[str, torch.Tensor]:
 def imagenet_cache_file(arch: Arch | str = "vgg19") -> Path:
     """Where torchvision's loader caches the ImageNet file of this network ($TORCH_HOME/hub/checkpoints/...)."""
     arch = arch_of(arch)
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(arch.imagenet.url)
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(arch.imagenet_url)
 
 
 def _imagenet_state_dict(arch: Arch, progress: bool) -> dict[str, torch.Tensor]:
     target = imagenet_cache_file(arch)
     try:
         # torchvision's own loader: downloads into the cache with a hash check, or reads the cached file
-        return arch.imagenet.get_state_dict(progress=progress)
+        return imagenet_weights(arch).get_state_dict(progress=progress)
     except (OSError, RuntimeError, ValueError) as exc:
         if target.exists():
             raise StyleLabError(f"the cached {arch.title} weights {target} cannot be read ({exc}); delete it to "
                                 f"re-download") from None
         prefix = target.stem.rsplit("-", 1)[-1]  # torch.hub's names end in the first digits of the sha256
-        raise NotDownloaded([Download(target.name, arch.imagenet.url, target.parent, prefix,
+        raise NotDownloaded([Download(target.name, arch.imagenet_url, target.parent, prefix,
                                       network_reason(exc))]) from None
 
 

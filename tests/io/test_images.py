@@ -243,6 +243,20 @@ def test_resize_stays_in_unit_range() -> None:
     assert out.min().item() >= 0.0 and out.max().item() <= 1.0
 
 
+@pytest.mark.parametrize("shape,hw", [((3, 37, 53), (20, 29)), ((3, 64, 48), (128, 96)), ((1, 3, 33, 33), (17, 40))])
+def test_resize_and_to_pil_are_torchvisions_bit_for_bit(shape, hw) -> None:
+    # stylelab does torchvision's bicubic antialiased resize without importing torchvision (start-up time)
+    import torchvision.transforms.functional as TF
+    from torchvision.transforms import InterpolationMode
+
+    img = torch.rand(*shape, generator=torch.Generator().manual_seed(0))
+    expected = TF.resize(img, list(hw), interpolation=InterpolationMode.BICUBIC, antialias=True).clamp(0, 1)
+    assert torch.equal(resize_to(img, hw), expected)
+    flat = img.reshape(-1, *img.shape[-3:])[0]
+    assert np.array_equal(np.asarray(to_pil(flat)),
+                          np.asarray(TF.to_pil_image(flat.mul(255).round().to(torch.uint8), mode="RGB")))
+
+
 def test_resize_keeps_flat_color() -> None:
     img = torch.full((3, 20, 30), 0.25)
     out = resize_longest(img, 12)
