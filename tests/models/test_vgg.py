@@ -1,6 +1,7 @@
 """The models: VGG16 and VGG19 from one table, their layers by name, receptive-field paths, weight files."""
 
 import urllib.error
+from pathlib import Path
 
 import pytest
 import torch
@@ -221,10 +222,12 @@ def test_vgg16_imagenet_loads_through_torchvision_cache(tmp_path, monkeypatch):
 
 def test_a_third_network_of_the_family_is_one_row_of_the_table(monkeypatch):
     """VGG11 (blocks of 1, 1, 2, 2, 2 convs) from one row: its layers, checks, paths and torchvision's responses."""
-    from stylelab.models.arch import Arch
+    from stylelab.models.arch import Arch, imagenet_weights
 
-    monkeypatch.setitem(ARCHS, "vgg11", Arch("vgg11", (1, 1, 2, 2, 2), torchvision.models.VGG11_Weights.IMAGENET1K_V1,
+    monkeypatch.setitem(ARCHS, "vgg11", Arch("vgg11", (1, 1, 2, 2, 2), "VGG11_Weights.IMAGENET1K_V1",
+                                             torchvision.models.VGG11_Weights.IMAGENET1K_V1.url,
                                              {"8a719046": "torchvision"}, "imagenet-vgg-verydeep-11.mat"))
+    assert imagenet_weights(ARCHS["vgg11"]) is torchvision.models.VGG11_Weights.IMAGENET1K_V1
     model = VGG("vgg11", weights="random")
     assert model.layers[:6] == ("conv1_1", "relu1_1", "pool1", "conv2_1", "relu2_1", "pool2")
     assert model.min_input_side(["relu5_2"]) == 16 and model.path("relu2_1") == ["conv", "pool", "conv"]
@@ -240,3 +243,13 @@ def test_a_third_network_of_the_family_is_one_row_of_the_table(monkeypatch):
     with pytest.warns(UserWarning, match="VGG11 has random weights"):
         got = VGG("vgg11", weights="random", pooling="max").features(["relu5_2"], seed=1)(x)["relu5_2"]
     torch.testing.assert_close(got, expected)
+
+
+@pytest.mark.parametrize("name", sorted(ARCHS))
+def test_each_rows_imagenet_url_is_torchvisions(name):
+    # the table writes the URL out so that the cache path needs no torchvision import; it must not drift
+    from stylelab.models.arch import imagenet_weights
+
+    arch = ARCHS[name]
+    assert imagenet_weights(arch).url == arch.imagenet_url
+    assert imagenet_cache_file(name).name == Path(arch.imagenet_url).name
