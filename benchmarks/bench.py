@@ -50,12 +50,20 @@ def run_case(size: int, optimizer: str, loss: str, device: str, steps: int, warm
     gen = torch.Generator().manual_seed(0)
     h = size * 3 // 4  # the default job's aspect (Tübingen, 4:3)
     pictures = {"content": torch.rand(3, h, size, generator=gen), "style": torch.rand(3, h, size, generator=gen)}
-    overrides = ["model.weights=random", f"image.size={size}", f"optimizer={optimizer}", f"loss/style={loss}",
-                 f"device={device}", "log.progress=false", *options]
+    overrides = [
+        "model.weights=random",
+        f"image.size={size}",
+        f"optimizer={optimizer}",
+        f"loss/style={loss}",
+        f"device={device}",
+        "log.progress=false",
+        *options,
+    ]
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
 
     with tempfile.TemporaryDirectory() as tmp:
+
         def trainer_steps(n: int) -> None:
             # the command's own code path: api.run -> stylelab.loop.run, logging into a run folder
             cfg, choices = api.compose_with_choices(*overrides, f"steps={n}")
@@ -85,9 +93,18 @@ def run_case(size: int, optimizer: str, loss: str, device: str, steps: int, warm
     else:
         peak_mb, memory = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "peak_rss_mb"  # KiB on Linux
     return {
-        "size": size, "height": h, "optimizer": optimizer, "loss": loss, "device": kind,
-        "options": options, "s_per_step": round(step, 5), "floor_s": round(floor, 5), memory: round(peak_mb, 1),
-        "steps": steps, "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "size": size,
+        "height": h,
+        "optimizer": optimizer,
+        "loss": loss,
+        "device": kind,
+        "options": options,
+        "s_per_step": round(step, 5),
+        "floor_s": round(floor, 5),
+        memory: round(peak_mb, 1),
+        "steps": steps,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
     }
 
 
@@ -107,8 +124,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="timed steps per case and round")
     parser.add_argument("--rounds", type=int, default=3, help="the cases take turns this many times")
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                        help="a config override for every case, e.g. channels_last=false, compile=true")
+    parser.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a config override for every case, e.g. channels_last=false, compile=true",
+    )
     parser.add_argument("--against", type=Path, metavar="DIR", help="also time gram with the stylelab checkout in DIR")
     parser.add_argument("--json", type=Path, help="append one JSON line per case to this file")
     parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: run one case, print its JSON
@@ -120,10 +142,14 @@ def main() -> None:
         return
 
     devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}"
-          f", cuda: {torch.cuda.get_device_name() if torch.cuda.is_available() else 'none'}, options: {args.option}"
-          f", {args.rounds} rounds of {args.steps} steps")
-    cases = [(d, s, o, loss, "this") for d in devices for s in args.sizes for o in args.optimizers for loss in args.losses]
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}"
+        f", cuda: {torch.cuda.get_device_name() if torch.cuda.is_available() else 'none'}, options: {args.option}"
+        f", {args.rounds} rounds of {args.steps} steps"
+    )
+    cases = [
+        (d, s, o, loss, "this") for d in devices for s in args.sizes for o in args.optimizers for loss in args.losses
+    ]
     if args.against:
         cases += [(d, s, o, "gram", "before") for d in devices for s in args.sizes for o in args.optimizers]
     results: dict[tuple, list[dict]] = {case: [] for case in cases}
@@ -132,17 +158,30 @@ def main() -> None:
         for case in cases:
             device, size, optimizer, loss, which = case
             if which == "this":
-                cmd = [sys.executable, __file__, "--case", f"{size},{optimizer},{loss},{device}", *common,
-                       *[f"--option={o}" for o in args.option]]
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--case",
+                    f"{size},{optimizer},{loss},{device}",
+                    *common,
+                    *[f"--option={o}" for o in args.option],
+                ]
                 env = os.environ
             else:  # the older checkout's own benchmark, importing its own package
-                cmd = [sys.executable, str(args.against / "benchmarks" / "bench.py"), "--case",
-                       f"{size},{optimizer},gram,{device}", *common]
+                cmd = [
+                    sys.executable,
+                    str(args.against / "benchmarks" / "bench.py"),
+                    "--case",
+                    f"{size},{optimizer},gram,{device}",
+                    *common,
+                ]
                 env = {**os.environ, "PYTHONPATH": str(args.against)}
             results[case].append(_subprocess(cmd, env))
 
-    print(f"{'device':6} {'size':>9} {'optimizer':9} {'loss':16} {'s/step':>8} {'floor s':>8} {'ratio':>6} "
-          f"{'x gram':>7} {'peak MiB':>9}")
+    print(
+        f"{'device':6} {'size':>9} {'optimizer':9} {'loss':16} {'s/step':>8} {'floor s':>8} {'ratio':>6} "
+        f"{'x gram':>7} {'peak MiB':>9}"
+    )
     gram_step = {}
     for case in cases:
         device, size, optimizer, loss, which = case
@@ -159,8 +198,11 @@ def main() -> None:
         base = gram_step.get((device, size, optimizer))
         relative = f"{step / base:7.3f}" if base else f"{'':7}"
         dims = f"{size}x{size * 3 // 4}"
-        print(f"{device:6} {dims:>9} {optimizer:9} {label:16} {step:8.4f} {floor:8.4f} {step / floor:6.3f} "
-              f"{relative} {peak:9.0f}", flush=True)
+        print(
+            f"{device:6} {dims:>9} {optimizer:9} {label:16} {step:8.4f} {floor:8.4f} {step / floor:6.3f} "
+            f"{relative} {peak:9.0f}",
+            flush=True,
+        )
         if args.json:
             with args.json.open("a") as f:
                 f.write(json.dumps({"case": list(case), "s_per_step": step, "floor_s": floor, "runs": runs}) + "\n")

@@ -46,8 +46,9 @@ class Clock(Observer):
 
     def reached(self) -> tuple[float, int] | None:
         """(seconds, step) of the first step at the final size whose total is at most the target."""
-        return next(((t, step) for t, step, total in self.points
-                     if step >= self.first_counted and total <= self.target), None)
+        return next(
+            ((t, step) for t, step, total in self.points if step >= self.first_counted and total <= self.target), None
+        )
 
     def stop(self) -> str | None:  # asked by the loop before every update
         return "reached the target" if self.target is not None and self.reached() else None
@@ -75,8 +76,13 @@ def main() -> None:
     parser.add_argument("--single-seconds", type=float, help="its time, with --single-total")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    common = [f"model.weights={args.weights}", f"content={args.content}", f"style={args.style}",
-              "log.progress=false", *args.option]
+    common = [
+        f"model.weights={args.weights}",
+        f"content={args.content}",
+        f"style={args.style}",
+        "log.progress=false",
+        *args.option,
+    ]
     final = args.sizes[-1]
 
     if args.single_total is None:
@@ -88,28 +94,43 @@ def main() -> None:
     coarse = args.coarse_steps * (len(args.sizes) - 1) if len(args.coarse_steps) == 1 else args.coarse_steps
     sizes = ",".join(map(str, args.sizes))
     c2f = Clock(target=target, first_counted=sum(coarse))
-    result = run([*common, *args.coarse_option, f"schedule.sizes=[{sizes}]",
-                  f"schedule.steps=[{','.join(map(str, coarse + [args.steps]))}]"], c2f)
-    print(f"weights {args.weights}, {args.content} in the style of {args.style}, options {args.option} "
-          f"{args.coarse_option}")
+    result = run(
+        [
+            *common,
+            *args.coarse_option,
+            f"schedule.sizes=[{sizes}]",
+            f"schedule.steps=[{','.join(map(str, coarse + [args.steps]))}]",
+        ],
+        c2f,
+    )
+    print(
+        f"weights {args.weights}, {args.content} in the style of {args.style}, options {args.option} "
+        f"{args.coarse_option}"
+    )
     print(f"single {final} px: {args.steps} steps, final total {target:.6g} after {t_single:.1f} s")
     reached = c2f.reached()
     if reached is None:
         best = min(total for t, step, total in c2f.points if step >= c2f.first_counted)
-        print(f"coarse to fine {sizes} px: did not reach {target:.6g} within {args.steps} final steps "
-              f"(best {best:.6g}, {c2f.points[-1][0]:.1f} s)")
+        print(
+            f"coarse to fine {sizes} px: did not reach {target:.6g} within {args.steps} final steps "
+            f"(best {best:.6g}, {c2f.points[-1][0]:.1f} s)"
+        )
         return
     t, step = reached
-    print(f"coarse to fine {sizes} px ({coarse} coarse steps): reached it at step {step} "
-          f"({step - c2f.first_counted} at {final} px) after {t:.1f} s")
+    print(
+        f"coarse to fine {sizes} px ({coarse} coarse steps): reached it at step {step} "
+        f"({step - c2f.first_counted} at {final} px) after {t:.1f} s"
+    )
     print(f"time to the single run's quality: {t / t_single:.2f} x the single run's")
     if args.save is not None:
         images.save_image(result.image, args.save / "c2f.png")
         if single is not None:
             seconds, at, image = [entry for entry in single.images if entry[0] <= t][-1]
             images.save_image(image, args.save / "single_same_time.png")
-            print(f"saved {args.save / 'c2f.png'} and {args.save / 'single_same_time.png'} (single run at step "
-                  f"{at}, {seconds:.1f} s)")
+            print(
+                f"saved {args.save / 'c2f.png'} and {args.save / 'single_same_time.png'} (single run at step "
+                f"{at}, {seconds:.1f} s)"
+            )
 
 
 if __name__ == "__main__":

@@ -31,9 +31,15 @@ def case(size: int, optimizer: str, device: str, options: list[str]) -> dict:
     gen = torch.Generator().manual_seed(0)
     h = size * 3 // 4
     pictures = {"content": torch.rand(3, h, size, generator=gen), "style": torch.rand(3, h, size, generator=gen)}
-    cfg, choices = api.compose_with_choices("model.weights=random", f"optimizer={optimizer}", f"device={device}",
-                                            "log.progress=false", f"schedule.sizes=[512,{size}]",
-                                            "schedule.steps=[2,1]", *options)
+    cfg, choices = api.compose_with_choices(
+        "model.weights=random",
+        f"optimizer={optimizer}",
+        f"device={device}",
+        "log.progress=false",
+        f"schedule.sizes=[512,{size}]",
+        "schedule.steps=[2,1]",
+        *options,
+    )
     # the estimate the run checks before anything heavy, made the same way
     parts = build.build(cfg, choices)
     found = memory.estimate_for(parts, levels.read(parts.inputs, parts.colour, pictures))
@@ -44,9 +50,16 @@ def case(size: int, optimizer: str, device: str, options: list[str]) -> dict:
         peak = torch.cuda.max_memory_allocated() / 2**20
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    return {"size": size, "height": h, "optimizer": optimizer, "options": options, "peak_mib": round(peak),
-            "estimate_mib": round(found.total / 2**20), "seconds": round(seconds, 1),
-            "bytes_per_pixel": round(peak * 2**20 / (size * h))}
+    return {
+        "size": size,
+        "height": h,
+        "optimizer": optimizer,
+        "options": options,
+        "peak_mib": round(peak),
+        "estimate_mib": round(found.total / 2**20),
+        "seconds": round(seconds, 1),
+        "bytes_per_pixel": round(peak * 2**20 / (size * h)),
+    }
 
 
 def main() -> None:
@@ -60,19 +73,33 @@ def main() -> None:
     if args.case:
         print(json.dumps(case(args.case, args.optimizer, args.device, args.option)))
         return
-    print(f"{'size':>10} {'peak MiB':>9} {'estimate':>9} {'error':>7} {'B/pixel':>8} {'run s':>7}  "
-          f"options {args.option}, {args.optimizer}")
+    print(
+        f"{'size':>10} {'peak MiB':>9} {'estimate':>9} {'error':>7} {'B/pixel':>8} {'run s':>7}  "
+        f"options {args.option}, {args.optimizer}"
+    )
     for size in args.sizes:
-        cmd = [sys.executable, __file__, "--case", str(size), "--optimizer", args.optimizer, "--device", args.device,
-               *[f"--option={o}" for o in args.option]]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--case",
+            str(size),
+            "--optimizer",
+            args.optimizer,
+            "--device",
+            args.device,
+            *[f"--option={o}" for o in args.option],
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             print(f"{size:>10} failed (exit {proc.returncode}): {(proc.stderr.strip().splitlines() or [''])[-1]}")
             continue
         r = json.loads(proc.stdout.strip().splitlines()[-1])
         error = (r["estimate_mib"] - r["peak_mib"]) / r["peak_mib"]
-        print(f"{size}x{r['height']:<5} {r['peak_mib']:>9} {r['estimate_mib']:>9} {error:>+7.1%} "
-              f"{r['bytes_per_pixel']:>8} {r['seconds']:>7}", flush=True)
+        print(
+            f"{size}x{r['height']:<5} {r['peak_mib']:>9} {r['estimate_mib']:>9} {error:>+7.1%} "
+            f"{r['bytes_per_pixel']:>8} {r['seconds']:>7}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -45,10 +45,10 @@ from typing import Callable
 
 import torch
 
-from stylelab import api, build, levels, loop
-from stylelab.losses import balance as balancing
+from stylelab import api, backend, build, levels
 from stylelab.errors import StyleLabError
 from stylelab.io import images
+from stylelab.losses import balance as balancing
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("STYLELAB_SHARED", REPO.parent / "shared"))
@@ -65,7 +65,7 @@ def tiles() -> torch.Tensor:
     colours = torch.tensor([[0.9, 0.1, 0.1], [0.1, 0.7, 0.2], [0.15, 0.2, 0.9], [0.95, 0.85, 0.1]])
     tile = torch.zeros(3, 16, 16)
     for (y, x), colour in zip([(0, 0), (0, 8), (8, 0), (8, 8)], colours):
-        tile[:, y:y + 8, x:x + 8] = colour[:, None, None]
+        tile[:, y : y + 8, x : x + 8] = colour[:, None, None]
     return tile.repeat(1, 3, 4)
 
 
@@ -95,28 +95,58 @@ def _pair(content: str, style: str, *rest: str) -> Callable[[Path], list[str]]:
 def _masks(tmp: Path) -> list[str]:
     sky, ground = sky_and_ground(tmp, PICTURES / "tubingen.jpg")
     styles = f"{PICTURES / 'starry_night.jpg'},{PICTURES / 'the_scream.jpg'}"
-    return [f"content={PICTURES / 'tubingen.jpg'}", f"style=[{styles}]", f"mask.content=[{sky},{ground}]", "init=content"]
+    return [
+        f"content={PICTURES / 'tubingen.jpg'}",
+        f"style=[{styles}]",
+        f"mask.content=[{sky},{ground}]",
+        "init=content",
+    ]
 
 
 CASES = {
-    "content": Case("stand-in, tubingen x starry_night, colour none, from the photo", True,
-                    _pair("tubingen.jpg", "starry_night.jpg", "colour=none", "init=content")),
-    "noise": Case("stand-in, tubingen x starry_night, colour none, from noise", True,
-                  _pair("tubingen.jpg", "starry_night.jpg", "colour=none", "init=noise")),
-    "luminance_content": Case("stand-in, tubingen x starry_night, colour luminance, from the photo", True,
-                              _pair("tubingen.jpg", "starry_night.jpg", "colour=luminance", "init=content")),
-    "luminance_noise": Case("stand-in, tubingen x starry_night, colour luminance, from noise", True,
-                            _pair("tubingen.jpg", "starry_night.jpg", "colour=luminance", "init=noise")),
+    "content": Case(
+        "stand-in, tubingen x starry_night, colour none, from the photo",
+        True,
+        _pair("tubingen.jpg", "starry_night.jpg", "colour=none", "init=content"),
+    ),
+    "noise": Case(
+        "stand-in, tubingen x starry_night, colour none, from noise",
+        True,
+        _pair("tubingen.jpg", "starry_night.jpg", "colour=none", "init=noise"),
+    ),
+    "luminance_content": Case(
+        "stand-in, tubingen x starry_night, colour luminance, from the photo",
+        True,
+        _pair("tubingen.jpg", "starry_night.jpg", "colour=luminance", "init=content"),
+    ),
+    "luminance_noise": Case(
+        "stand-in, tubingen x starry_night, colour luminance, from noise",
+        True,
+        _pair("tubingen.jpg", "starry_night.jpg", "colour=luminance", "init=noise"),
+    ),
     "masks": Case("stand-in, tubingen: sky starry_night, ground the_scream, from the photo", True, _masks),
-    "texture": Case("stand-in, tiled texture of four colours (alpha 0), from noise, 64 px", True,
-                    lambda tmp: [f"content={PICTURES / 'tubingen.jpg'}", "loss.alpha=0", "init=noise"],
-                    given=lambda: {"style": tiles()}, size=64),
-    "shipwreck": Case("stand-in, shipwreck x composition_vii, from the picture", True,
-                      _pair("shipwreck.jpg", "composition_vii.jpg", "init=content")),
-    "vgg19_noise": Case("vgg19 RANDOM weights (smoke), tubingen x starry_night, from noise", False,
-                        _pair("tubingen.jpg", "starry_night.jpg", "colour=none", "init=noise")),
-    "vgg19_content": Case("vgg19 RANDOM weights (smoke), tubingen x starry_night, from the photo", False,
-                          _pair("tubingen.jpg", "starry_night.jpg", "colour=none", "init=content")),
+    "texture": Case(
+        "stand-in, tiled texture of four colours (alpha 0), from noise, 64 px",
+        True,
+        lambda tmp: [f"content={PICTURES / 'tubingen.jpg'}", "loss.alpha=0", "init=noise"],
+        given=lambda: {"style": tiles()},
+        size=64,
+    ),
+    "shipwreck": Case(
+        "stand-in, shipwreck x composition_vii, from the picture",
+        True,
+        _pair("shipwreck.jpg", "composition_vii.jpg", "init=content"),
+    ),
+    "vgg19_noise": Case(
+        "vgg19 RANDOM weights (smoke), tubingen x starry_night, from noise",
+        False,
+        _pair("tubingen.jpg", "starry_night.jpg", "colour=none", "init=noise"),
+    ),
+    "vgg19_content": Case(
+        "vgg19 RANDOM weights (smoke), tubingen x starry_night, from the photo",
+        False,
+        _pair("tubingen.jpg", "starry_night.jpg", "colour=none", "init=content"),
+    ),
 }
 
 
@@ -145,8 +175,15 @@ class Problem:
 
 def problem(case: Case, size: int, options: list[str], tmp: Path) -> Problem:
     """Follows stylelab.loop._run up to the first step: config, pictures, network, targets, balance, x0."""
-    overrides = [*(STAND_IN if case.trained else RANDOM19), *case.overrides(tmp), f"image.size={case.size or size}",
-                 "log.progress=false", "device=cpu", "seed=0", *options]
+    overrides = [
+        *(STAND_IN if case.trained else RANDOM19),
+        *case.overrides(tmp),
+        f"image.size={case.size or size}",
+        "log.progress=false",
+        "device=cpu",
+        "seed=0",
+        *options,
+    ]
     given = case.given()
     if "style" in given:  # the config names what the run was given, as stylelab.api.transfer does
         overrides.append("style='<in-memory Tensor>'")
@@ -162,7 +199,7 @@ def problem(case: Case, size: int, options: list[str], tmp: Path) -> Problem:
     network = parts.model.extractor(parts.objective.layers, weights, "cpu")
     objective, level = parts.objective, parts.levels[0]
     images_k = levels.prepare(level, read, network, objective, parts.model, parts.inputs, torch.device("cpu"))
-    features = loop.fast(network, parts)
+    features = backend.fast(network, parts.channels_last, parts.compile)
     if None in objective.weights.values():
         balancing.balance(objective, balancing.rule_for(weights), features, images_k.content)
     objective.start_step(0)  # one objective for every optimiser (terms that draw random numbers draw step 0's)
@@ -207,8 +244,13 @@ def run_scipy(p: Problem, n: int) -> list[float]:
         return float(total.detach()), x.grad.double().numpy().ravel()
 
     try:
-        minimize(fun, p.x0.double().numpy().ravel(), jac=True, method="L-BFGS-B",
-                 options={"maxfun": n, "maxiter": 10**6, "maxcor": 100, "gtol": 0, "ftol": 0})
+        minimize(
+            fun,
+            p.x0.double().numpy().ravel(),
+            jac=True,
+            method="L-BFGS-B",
+            options={"maxfun": n, "maxiter": 10**6, "maxcor": 100, "gtol": 0, "ftol": 0},
+        )
     except _Enough:
         pass
     return p.values[:n]
@@ -223,8 +265,13 @@ def main() -> int:
     parser.add_argument("--evals", type=int, default=60, help="objective evaluations per optimiser")
     parser.add_argument("--size", type=int, default=64, help="image.size (texture is always 64)")
     parser.add_argument("--cases", nargs="+", default=list(CASES), metavar="CASE", help=", ".join(CASES))
-    parser.add_argument("--curves", type=int, default=None, metavar="K",
-                        help="print the first K totals of every optimiser in every case")
+    parser.add_argument(
+        "--curves",
+        type=int,
+        default=None,
+        metavar="K",
+        help="print the first K totals of every optimiser in every case",
+    )
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
     unknown = [c for c in args.cases if c not in CASES]
@@ -243,13 +290,19 @@ def main() -> int:
     if trained and not WEIGHTS.is_file():
         random = [c for c in args.cases if not CASES[c].trained] or ["vgg19_noise", "vgg19_content"]
         which = f"the cases {', '.join(trained)} need" if len(trained) > 1 else f"the case {trained[0]} needs"
-        print(f"{which} the trained stand-in {WEIGHTS}, which is not there (set "
-              f"STYLELAB_SHARED to the folder that holds weights/vgg16-hed.pth, or run the random-weight ones: "
-              f"--cases {' '.join(random)})", file=sys.stderr)
+        print(
+            f"{which} the trained stand-in {WEIGHTS}, which is not there (set "
+            f"STYLELAB_SHARED to the folder that holds weights/vgg16-hed.pth, or run the random-weight ones: "
+            f"--cases {' '.join(random)})",
+            file=sys.stderr,
+        )
         return 2
     if not PICTURES.is_dir():
-        print(f"the images are read from {PICTURES}, which is not there (set STYLELAB_SHARED to the folder that "
-              f"holds images/)", file=sys.stderr)
+        print(
+            f"the images are read from {PICTURES}, which is not there (set STYLELAB_SHARED to the folder that "
+            f"holds images/)",
+            file=sys.stderr,
+        )
         return 2
     warnings.simplefilter("ignore")  # the random-weights warning: known, and said in the table
     n, rows, last_rows, curves, clock = args.evals, [], [], [], time.perf_counter()
@@ -258,13 +311,19 @@ def main() -> int:
             for name in args.cases:
                 case = CASES[name]
                 p = problem(case, args.size, args.option, Path(tmp))
-                runs = {"scipy": run_scipy(p, n), "stylelab": run_torch(p, "stylelab", n),
-                        "torch": run_torch(p, "torch", n)}
+                runs = {
+                    "scipy": run_scipy(p, n),
+                    "stylelab": run_torch(p, "stylelab", n),
+                    "torch": run_torch(p, "torch", n),
+                }
                 start = runs["scipy"][0]
                 best = {k: min(v) for k, v in runs.items()}
                 made = {k: len(v) for k, v in runs.items()}
-                evals = str(n) if all(m == n for m in made.values()) else \
-                    f"{n} ({', '.join(f'{k} {m}' for k, m in made.items() if m != n)})"
+                evals = (
+                    str(n)
+                    if all(m == n for m in made.values())
+                    else f"{n} ({', '.join(f'{k} {m}' for k, m in made.items() if m != n)})"
+                )
                 ratio = {k: best[k] / best["scipy"] if best["scipy"] > 0 else math.nan for k in ("stylelab", "torch")}
                 rows.append((name, evals, start, best, ratio))
                 last_rows.append((name, start, {k: v[-1] for k, v in runs.items()}))
@@ -276,13 +335,17 @@ def main() -> int:
         return 2
     seconds = time.perf_counter() - clock
 
-    print(f"\nBest total among the first {n} evaluations of each optimiser (same objective, same start; "
-          f"size {args.size} px; \"stall\": above {STALL} x the start)\n")
+    print(
+        f"\nBest total among the first {n} evaluations of each optimiser (same objective, same start; "
+        f'size {args.size} px; "stall": above {STALL} x the start)\n'
+    )
     print("| case | evals | start | scipy (best) | stylelab (best) | torch (best) | stylelab/scipy | torch/scipy |")
     print("|---|---|---|---|---|---|---|---|")
     for name, evals, start, best, ratio in rows:
-        print(f"| {name} | {evals} | {start:.4g} | {cell(best['scipy'], start)} | {cell(best['stylelab'], start)} | "
-              f"{cell(best['torch'], start)} | {ratio['stylelab']:.3f} | {ratio['torch']:.3g} |")
+        print(
+            f"| {name} | {evals} | {start:.4g} | {cell(best['scipy'], start)} | {cell(best['stylelab'], start)} | "
+            f"{cell(best['torch'], start)} | {ratio['stylelab']:.3f} | {ratio['torch']:.3g} |"
+        )
     print(f"\nTotal at the last ({n}-th) evaluation\n")
     print("| case | start | scipy (last) | stylelab (last) | torch (last) |")
     print("|---|---|---|---|---|")
@@ -291,8 +354,11 @@ def main() -> int:
     stalls = sum(best[k] > STALL * start for _, _, start, best, _ in rows for k in best)
     stalled = [f"{name} {k}" for name, _, start, best, _ in rows for k in best if best[k] > STALL * start]
     worst = max(rows, key=lambda row: row[4]["stylelab"])
-    print(f"\nworst stylelab/scipy {worst[4]['stylelab']:.3f} ({worst[0]}); stalls: {stalls}"
-          + (f" ({', '.join(stalled)})" if stalled else "") + f"; {seconds:.0f} s")
+    print(
+        f"\nworst stylelab/scipy {worst[4]['stylelab']:.3f} ({worst[0]}); stalls: {stalls}"
+        + (f" ({', '.join(stalled)})" if stalled else "")
+        + f"; {seconds:.0f} s"
+    )
     for name, runs, k, ratio in curves:
         why = "" if ratio <= WORSE else f" (stylelab/scipy {ratio:.3f} > {WORSE})"
         print(f"\n{name}: the first {k} totals{why}")

@@ -24,10 +24,16 @@ COMMANDS = {
     "import stylelab": ["-c", "import stylelab"],
     "stylelab --help": ["-m", "stylelab.cli", "--help"],
     "stylelab --cfg job": ["-m", "stylelab.cli", "--cfg", "job"],
-    "stylelab-summary --help": ["-c", "import sys; sys.argv[0] = 'stylelab-summary'; from stylelab.cli.summary "
-                                      "import main; main()", "--help"],
-    "stylelab-figure --help": ["-c", "import sys; sys.argv[0] = 'stylelab-figure'; from stylelab.cli.figure "
-                                     "import main; main()", "--help"],
+    "stylelab-summary --help": [
+        "-c",
+        "import sys; sys.argv[0] = 'stylelab-summary'; from stylelab.cli.summary import main; main()",
+        "--help",
+    ],
+    "stylelab-figure --help": [
+        "-c",
+        "import sys; sys.argv[0] = 'stylelab-figure'; from stylelab.cli.figure import main; main()",
+        "--help",
+    ],
     "stylelab image.size=0 (a mistake)": ["-m", "stylelab.cli", "image.size=0"],
 }
 

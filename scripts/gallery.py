@@ -8,7 +8,8 @@ Each entry is one run of stylelab's Python API, with the stand-in's three settin
 model.format=caffe) and the entry's own; the rest are the defaults (model=vgg16 starts from the photo, beta
 from the weights' balance rule). Pictures are written as JPEG (quality 85) and listed, with their settings and
 time and its three measures (stylelab.measures: edge correlation with the photo, palette distance to the
-painting and to the photo, texture ratio), in docs/gallery/gallery.json, which the README's gallery shows. The coarse-to-fine pair comes from
+painting and to the photo, texture ratio), in docs/gallery/gallery.json, which the README's gallery shows.
+The coarse-to-fine pair comes from
 benchmarks/coarse_to_fine.py --save docs/gallery, the figures from the experiments (--figures).
 """
 
@@ -47,20 +48,29 @@ def entries(size: int, steps: int, masks: tuple[Path, Path]) -> dict[str, tuple[
         out[f"losses_{loss}"] = (f"loss/style={loss}", [*common, f"loss/style={loss}"])
     for colour in ("none", "luminance", "match", "original"):
         out[f"colour_{colour}"] = (f"colour={colour}", [*common, f"colour={colour}"])
-    out["blend"] = ("style=[starry_night,the_scream] style_blend=[0.5,0.5]",
-                    [*common, "style=[starry_night,the_scream]", "style_blend=[0.5,0.5]"])
-    out["masks"] = ("mask.content=[sky,ground] style=[starry_night,the_scream]",
-                    [*common, "style=[starry_night,the_scream]", f"mask.content=[{sky},{ground}]"])
+    out["blend"] = (
+        "style=[starry_night,the_scream] style_blend=[0.5,0.5]",
+        [*common, "style=[starry_night,the_scream]", "style_blend=[0.5,0.5]"],
+    )
+    out["masks"] = (
+        "mask.content=[sky,ground] style=[starry_night,the_scream]",
+        [*common, "style=[starry_night,the_scream]", f"mask.content=[{sky},{ground}]"],
+    )
     out["noise"] = ("init=noise (the paper's start)", [*common, "init=noise"])
-    out["noise_content"] = ("init=noise loss.beta=0: the content term alone from noise", [*common, "init=noise",
-                                                                                          "loss.beta=0"])
+    out["noise_content"] = (
+        "init=noise loss.beta=0: the content term alone from noise",
+        [*common, "init=noise", "loss.beta=0"],
+    )
     out["astronaut"] = ("content=astronaut (a second photo)", [*common, "content=astronaut"])
     out["astronaut_scream"] = ("content=astronaut style=the_scream", [*common, "content=astronaut", "style=the_scream"])
     for scale in ("0.5", "1", "2"):
         out[f"style_scale_{scale}"] = (f"style_scale={scale}", [*common, f"style_scale={scale}"])
     out["laplacian_off"] = ("loss.laplacian_weight=0 (the default)", [*common])
-    out["laplacian_on"] = ("loss.laplacian_weight=<w> (w: the content term's weight at the end of the run "
-                           "without it, over the Laplacian term's)", [*common])
+    out["laplacian_on"] = (
+        "loss.laplacian_weight=<w> (w: the content term's weight at the end of the run "
+        "without it, over the Laplacian term's)",
+        [*common],
+    )
     return out
 
 
@@ -70,10 +80,12 @@ def judged(picture: torch.Tensor, content: str, style: str) -> dict[str, float]:
     at = tuple(picture.shape[-2:])
     photo = images.resize_to(images.load_image(samples.resolve_image(content)), at)
     painting = images.resize_to(images.load_image(samples.resolve_image(style)), at)
-    return {"edges": round(measures.edge_correlation(picture, photo), 3),
-            "palette_to_painting": round(measures.palette_distance(picture, painting), 3),
-            "palette_to_photo": round(measures.palette_distance(picture, photo), 3),
-            "texture": round(measures.texture_ratio(picture, photo, painting), 3)}
+    return {
+        "edges": round(measures.edge_correlation(picture, photo), 3),
+        "palette_to_painting": round(measures.palette_distance(picture, painting), 3),
+        "palette_to_photo": round(measures.palette_distance(picture, photo), 3),
+        "texture": round(measures.texture_ratio(picture, photo, painting), 3),
+    }
 
 
 def make_masks(size: int) -> tuple[Path, Path]:
@@ -101,18 +113,33 @@ def figures(size: int, steps: int) -> dict[str, str]:
     runs = {
         "fig1_content": ["+experiment=gatys2016/fig1_content"],
         "fig1_style": ["+experiment=gatys2016/fig1_style"],
-        "fig3": ["+experiment=gatys2016/fig3", "inputs.picasso=woman_with_hat",  # not run: the panel is left out
-                 "experiment/gatys2016/fig3_panel=shipwreck,starry_night,the_scream,composition_vii"],
+        "fig3": [
+            "+experiment=gatys2016/fig3",
+            "inputs.picasso=woman_with_hat",  # not run: the panel is left out
+            "experiment/gatys2016/fig3_panel=shipwreck,starry_night,the_scream,composition_vii",
+        ],
         "colour_2017": ["+experiment=gatys2017/colour"],
     }
     for name, overrides in runs.items():
         sweep = REPO / "outputs" / "gallery" / name
-        cmd = [sys.executable, "-m", "stylelab.cli", "-m", *overrides, *STAND_IN, f"image.size={size}",
-               f"steps={steps}", f"hydra.sweep.dir={sweep}"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "stylelab.cli",
+            "-m",
+            *overrides,
+            *STAND_IN,
+            f"image.size={size}",
+            f"steps={steps}",
+            f"hydra.sweep.dir={sweep}",
+        ]
         start = time.perf_counter()
         subprocess.run(cmd, check=True, cwd=REPO)
-        subprocess.run([str(Path(sys.executable).with_name("stylelab-figure")), str(sweep), "--panel", str(size)], check=True,
-                       cwd=REPO)
+        subprocess.run(
+            [str(Path(sys.executable).with_name("stylelab-figure")), str(sweep), "--panel", str(size)],
+            check=True,
+            cwd=REPO,
+        )
         with Image.open(sweep / "figure.png") as im:
             im.convert("RGB").save(OUT / f"{name}.jpg", format="JPEG", quality=85, optimize=True)
         made[name] = f"{' '.join(overrides)} image.size={size} steps={steps}: {time.perf_counter() - start:.0f} s"
@@ -123,9 +150,23 @@ def figures(size: int, steps: int) -> dict[str, str]:
 def coarse_to_fine() -> str:
     """benchmarks/coarse_to_fine.py's best schedule on the stand-in; its two pictures as JPEG."""
     folder = REPO / "outputs" / "gallery" / "c2f"
-    cmd = [sys.executable, str(REPO / "benchmarks" / "coarse_to_fine.py"), "--weights", str(WEIGHTS),
-           "--option", "model=vgg16", "--option", "model.format=caffe", "--sizes", "128", "512",
-           "--coarse-steps", "100", "--save", str(folder)]
+    cmd = [
+        sys.executable,
+        str(REPO / "benchmarks" / "coarse_to_fine.py"),
+        "--weights",
+        str(WEIGHTS),
+        "--option",
+        "model=vgg16",
+        "--option",
+        "model.format=caffe",
+        "--sizes",
+        "128",
+        "512",
+        "--coarse-steps",
+        "100",
+        "--save",
+        str(folder),
+    ]
     printed = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=REPO).stdout
     print(printed, flush=True)
     for name in ("c2f", "single_same_time"):
@@ -145,11 +186,15 @@ def main() -> None:
     parser.add_argument("--figure-steps", type=int, default=200)
     args = parser.parse_args()
     if not WEIGHTS.is_file():
-        sys.exit(f"gallery: the stand-in {WEIGHTS} is not there (set STYLELAB_SHARED to the folder that has "
-                 f"weights/vgg16-hed.pth)")
+        sys.exit(
+            f"gallery: the stand-in {WEIGHTS} is not there (set STYLELAB_SHARED to the folder that has "
+            f"weights/vgg16-hed.pth)"
+        )
     record_path = OUT / "gallery.json"
     record = json.loads(record_path.read_text()) if record_path.is_file() else {}
-    record["machine"] = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
+    record["machine"] = (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
+    )
     todo = entries(args.size, args.steps, make_masks(args.size))
     names = args.only or [n for n in todo if n != "default" or args.default]
     laplacian_weight = None
@@ -169,9 +214,14 @@ def main() -> None:
         result = stylelab.transfer(content, styles, *STAND_IN, *rest)
         seconds = time.perf_counter() - start
         path = jpeg(result.image, OUT / f"{name}.jpg", width=512)
-        record[name] = {"label": label, "overrides": overrides[:], "steps": result.steps_done,
-                        "size": list(result.image.shape[-2:]), "seconds": round(seconds),
-                        "measures": judged(result.image[0], content, styles[0] if isinstance(styles, list) else styles)}
+        record[name] = {
+            "label": label,
+            "overrides": overrides[:],
+            "steps": result.steps_done,
+            "size": list(result.image.shape[-2:]),
+            "seconds": round(seconds),
+            "measures": judged(result.image[0], content, styles[0] if isinstance(styles, list) else styles),
+        }
         print(f"{name}: {label}, {result.steps_done} steps, {seconds:.0f} s -> {path}", flush=True)
         record_path.write_text(json.dumps(record, indent=1))
     if args.c2f:

@@ -32,15 +32,19 @@ from stylelab.sweeps import read
 __all__ = ["compose", "compose_with_choices", "override_value", "run", "stylize", "transfer"]
 
 
-def run(cfg: DictConfig | None = None, run_dir: str | Path | None = None, *, choices: dict[str, str] | None = None,
-        pictures: dict[str, torch.Tensor] | None = None, observers: tuple[Observer, ...] = ()) -> RunResult:
+def run(
+    cfg: DictConfig | None = None,
+    run_dir: str | Path | None = None,
+    *,
+    choices: dict[str, str] | None = None,
+    pictures: dict[str, torch.Tensor] | None = None,
+    observers: tuple[Observer, ...] = (),
+) -> RunResult:
     """Run a composed config, exactly as the `stylelab` command does; with `run_dir`, write the same files
     (final.png, TensorBoard events, .hydra/ with the config, so stylelab-summary and resume= read the folder)."""
     if cfg is None:
         cfg, choices = compose_with_choices()
-    missing = config.missing_keys(cfg)
-    if missing:
-        raise StyleLabError(f"this config needs a value for {', '.join(missing)}")
+    config.require_values(cfg, "as an override")
     parts = build.build(cfg, choices)
     folder = Path(run_dir) if run_dir is not None else None
     if cfg.resume:
@@ -71,10 +75,13 @@ def transfer(content, style, *overrides: str, run_dir: str | Path | None = None,
         if not any(in_memory):
             names = [str(item) for item in items]
         else:  # the run reads no file for them: the config names what it was given
-            pictures[key] = [_as_tensor(item) if memory else images.load_image(samples.resolve_image(str(item)))
-                             for item, memory in zip(items, in_memory)]
-            names = [f"<in-memory {type(item).__name__}>" if memory else str(item)
-                     for item, memory in zip(items, in_memory)]
+            pictures[key] = [
+                _as_tensor(item) if memory else images.load_image(samples.resolve_image(str(item)))
+                for item, memory in zip(items, in_memory)
+            ]
+            names = [
+                f"<in-memory {type(item).__name__}>" if memory else str(item) for item, memory in zip(items, in_memory)
+            ]
             pictures[key] = pictures[key] if isinstance(given, (list, tuple)) else pictures[key][0]
         value = names if isinstance(given, (list, tuple)) else names[0]
         named.append(f"{key}={override_value(value)}")

@@ -81,6 +81,15 @@ class Parts:
     weight_keys: dict[str, str] = field(default_factory=dict)  # term -> the setting its weight came from (loss.beta)
     layer_weight_keys: dict[str, str] = field(default_factory=dict)  # term -> that of its layer weights
 
+    def settings_with(self, balanced: dict[str, float]) -> dict[str, Any]:
+        """The settings with the weights a balance chose, under the keys they stand for (loss.beta,
+        loss.style_weights): what HParams shows."""
+        shown = {self.weight_keys.get(name, name): w for name, w in balanced.items() if "/" not in name}
+        for name in {key.partition("/")[0] for key in balanced if "/" in key}:
+            key = self.layer_weight_keys.get(name, f"{name}.layer_weights")
+            shown[key] = [balanced[f"{name}/{layer}"] for layer in self.objective.terms[name].layers]
+        return {**self.settings, **shown}
+
 
 def make(node: DictConfig, what: str, **runtime: Any):
     """instantiate(node, **runtime), with a user mistake inside the target kept as the one sentence it is.
@@ -97,8 +106,10 @@ def make(node: DictConfig, what: str, **runtime: Any):
         if isinstance(cause, ImportError):  # Hydra could not import the module of _target_
             module = target.rpartition(".")[0]
             reason = (str(cause.__cause__ or cause).strip().splitlines() or ["not found"])[0]
-            raise StyleLabError(f"cannot import {target} for {what} ({reason}); put {module.replace('.', '/')}.py "
-                                f"in the folder you run stylelab from, or add its folder to PYTHONPATH") from None
+            raise StyleLabError(
+                f"cannot import {target} for {what} ({reason}); put {module.replace('.', '/')}.py "
+                f"in the folder you run stylelab from, or add its folder to PYTHONPATH"
+            ) from None
         if isinstance(cause, TypeError):  # e.g. an option's YAML names a parameter its class does not take
             raise StyleLabError(f"cannot build {target} ({what}): {cause}") from None
         raise
@@ -120,8 +131,10 @@ def weight_of(value, key: str, target: str) -> float | None:
     """A term's weight: a finite number >= 0, or for a style term None (the weights' balance, set by the run)."""
     if value is None:
         if target != "style":
-            raise StyleLabError(f"{key} must be a number; only a style term's weight may be null (the balance the "
-                                f"network's weights call for)")
+            raise StyleLabError(
+                f"{key} must be a number; only a style term's weight may be null (the balance the "
+                f"network's weights call for)"
+            )
         return None
     if not math.isfinite(value):
         raise StyleLabError(f"{key} must be a finite number, not {value}")
@@ -160,8 +173,11 @@ def objective(cfg: DictConfig, model: VGG) -> Objective:
         targets[name] = str(entry.target)
         if entry.layers is not None and not entry.layers and weights[name] != 0:
             given = "null (the weights' balance)" if entry.weight is None else f"{entry.weight:g}"
-            warnings.warn(f"{_source(cfg, f'{key}.layers')} is empty, so the {name} term is left out although "
-                          f"{_source(cfg, f'{key}.weight')}={given}", stacklevel=2)
+            warnings.warn(
+                f"{_source(cfg, f'{key}.layers')} is empty, so the {name} term is left out although "
+                f"{_source(cfg, f'{key}.weight')}={given}",
+                stacklevel=2,
+            )
     goal = Objective(terms, weights, targets)
     if not goal.layers:
         raise StyleLabError("no content and no style layers: there is nothing to optimise")
@@ -174,11 +190,14 @@ def levels(cfg: DictConfig) -> list[Level]:
     if sizes is None and steps is None:
         sizes, steps = [cfg.image.size], [cfg.steps]
     elif sizes is None or steps is None or len(sizes) != len(steps) or not sizes:
-        raise StyleLabError(f"schedule.sizes and schedule.steps must be two lists of the same length, not "
-                            f"{config.plain(sizes)} and {config.plain(steps)}")
+        raise StyleLabError(
+            f"schedule.sizes and schedule.steps must be two lists of the same length, not "
+            f"{config.plain(sizes)} and {config.plain(steps)}"
+        )
     elif any(b <= a for a, b in zip(sizes, sizes[1:])):
-        raise StyleLabError(f"schedule.sizes must grow from one level to the next (coarse to fine), not "
-                            f"{config.plain(sizes)}")
+        raise StyleLabError(
+            f"schedule.sizes must grow from one level to the next (coarse to fine), not {config.plain(sizes)}"
+        )
     out, first = [], 0
     for size, n in zip(sizes, steps):
         if n < 0:
@@ -212,26 +231,43 @@ def inputs(cfg: DictConfig, style_term) -> Inputs:
         content_masks = _specs(cfg.mask.content, "mask.content")
         regions = len(content_masks)
         if len(styles) not in (1, regions):
-            raise StyleLabError(f"mask.content has {regions} masks but style has {len(styles)} images: give one "
-                                f"style per region, or one style for all")
+            raise StyleLabError(
+                f"mask.content has {regions} masks but style has {len(styles)} images: give one "
+                f"style per region, or one style for all"
+            )
         if cfg.style_blend is not None:
-            raise StyleLabError("style_blend mixes styles over the whole image; with mask.content each region has "
-                                "its own style, so leave style_blend out")
+            raise StyleLabError(
+                "style_blend mixes styles over the whole image; with mask.content each region has "
+                "its own style, so leave style_blend out"
+            )
         if not getattr(style_term, "guides", False):
-            raise StyleLabError(f"mask.content needs a style loss with spatial control; {type(style_term).__name__} "
-                                f"has none (loss/style=gram has)")
+            raise StyleLabError(
+                f"mask.content needs a style loss with spatial control; {type(style_term).__name__} "
+                f"has none (loss/style=gram has)"
+            )
         if cfg.mask.style is not None:
             style_masks = _specs(cfg.mask.style, "mask.style")
             if len(style_masks) != regions:
-                raise StyleLabError(f"mask.style has {len(style_masks)} masks but mask.content has {regions}: give "
-                                    f"one per region")
+                raise StyleLabError(
+                    f"mask.style has {len(style_masks)} masks but mask.content has {regions}: give one per region"
+                )
     elif cfg.mask.style is not None:
         raise StyleLabError("mask.style picks a part of each region's style image; it needs mask.content")
     elif len(styles) > 1 and not getattr(style_term, "blends", False):
-        raise StyleLabError(f"{type(style_term).__name__} cannot blend several styles; give one style, or choose "
-                            f"loss/style=gram, mean_std or w2")
-    return Inputs(_specs(cfg.content, "content")[0], styles, [w / sum(blend) for w in blend], content_masks,
-                  style_masks, bool(cfg.mask.soft), str(cfg.mask.propagation), float(cfg.style_scale))
+        raise StyleLabError(
+            f"{type(style_term).__name__} cannot blend several styles; give one style, or choose "
+            f"loss/style=gram, mean_std or w2"
+        )
+    return Inputs(
+        _specs(cfg.content, "content")[0],
+        styles,
+        [w / sum(blend) for w in blend],
+        content_masks,
+        style_masks,
+        bool(cfg.mask.soft),
+        str(cfg.mask.propagation),
+        float(cfg.style_scale),
+    )
 
 
 def build(cfg: DictConfig, choices: dict[str, str] | None = None) -> Parts:
@@ -252,11 +288,13 @@ def build(cfg: DictConfig, choices: dict[str, str] | None = None) -> Parts:
     for level in runs:
         if not smallest <= level.size <= MAX_SIZE:
             what = "image.size" if cfg.schedule.sizes is None else "every size of schedule.sizes"
-            raise StyleLabError(f"{what} must be between {smallest} (for the layers chosen) and {MAX_SIZE} pixels, "
-                                f"not {level.size}")
+            raise StyleLabError(
+                f"{what} must be between {smallest} (for the layers chosen) and {MAX_SIZE} pixels, not {level.size}"
+            )
     style_terms = [term for name, term in goal.terms.items() if goal.targets[name] == "style"]
-    chosen = {group: option for group, option in (choices or {}).items()
-              if option is not None and not config.is_inert(group)}
+    chosen = {
+        group: option for group, option in (choices or {}).items() if option is not None and not config.is_inert(group)
+    }
     return Parts(
         model=model,
         objective=goal,
@@ -275,6 +313,9 @@ def build(cfg: DictConfig, choices: dict[str, str] | None = None) -> Parts:
         # the options chosen first, so a mismatch is named as the user chose it (optimizer='lbfgs', not its class)
         settings={**chosen, **config.settings(cfg)},
         weight_keys={name: _source(cfg, f"loss.terms.{name}.weight") for name in cfg.loss.terms},
-        layer_weight_keys={name: _source(cfg, f"loss.terms.{name}.layer_weights") for name in cfg.loss.terms
-                           if cfg.loss.terms[name].get("layers") is not None},
+        layer_weight_keys={
+            name: _source(cfg, f"loss.terms.{name}.layer_weights")
+            for name in cfg.loss.terms
+            if cfg.loss.terms[name].get("layers") is not None
+        },
     )

@@ -108,20 +108,33 @@ def load(run_dir: Path, expected: dict) -> Checkpoint:
         # weights_only: a checkpoint is data (tensors, numbers, strings), never code to run
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for truncated or foreign files
-        raise StyleLabError(f"cannot resume from '{path}': it is not a readable checkpoint ({_first_line(exc)})") from None
+        raise StyleLabError(
+            f"cannot resume from '{path}': it is not a readable checkpoint ({_first_line(exc)})"
+        ) from None
     fields = ("fingerprint", "image", "step", "optimizer", "previous_loss", "seconds", "rng")
-    if isinstance(payload, dict) and str(payload.get("format", "")).startswith("stylelab-checkpoint/") \
-            and payload["format"] != FORMAT:
-        raise StyleLabError(f"cannot resume from '{path}': it was written by another version of stylelab "
-                            f"({payload['format']}, this one reads {FORMAT}), so the run has to start again")
+    if (
+        isinstance(payload, dict)
+        and str(payload.get("format", "")).startswith("stylelab-checkpoint/")
+        and payload["format"] != FORMAT
+    ):
+        raise StyleLabError(
+            f"cannot resume from '{path}': it was written by another version of stylelab "
+            f"({payload['format']}, this one reads {FORMAT}), so the run has to start again"
+        )
     if not isinstance(payload, dict) or payload.get("format") != FORMAT or not all(k in payload for k in fields):
         raise StyleLabError(f"cannot resume from '{path}': it is not a stylelab checkpoint")
     _check_fingerprint(path, payload["fingerprint"], expected)
     image = payload["image"]
     if image.dim() != 4 or tuple(image.shape[:2]) != (1, 3):
         raise StyleLabError(f"cannot resume from '{path}': its image is {tuple(image.shape)}, not (1, 3, H, W)")
-    state = LoopState(payload["step"], payload["optimizer"], payload["previous_loss"], payload["seconds"],
-                      int(payload.get("level", 0)), dict(payload.get("weights", {})))
+    state = LoopState(
+        step=payload["step"],
+        optimizer=payload["optimizer"],
+        previous_loss=payload["previous_loss"],
+        seconds=payload["seconds"],
+        level=int(payload.get("level", 0)),
+        weights=dict(payload.get("weights", {})),
+    )
     return Checkpoint(image, state, payload["rng"], path)
 
 
@@ -132,7 +145,9 @@ def _check_fingerprint(path: Path, found: dict, expected: dict) -> None:
             continue
         if key.endswith("image"):
             raise StyleLabError(f"cannot resume from '{path}': it was made with another {key}")
-        raise StyleLabError(f"cannot resume from '{path}': it was made with {key}={old!r}, but this run has {key}={new!r}")
+        raise StyleLabError(
+            f"cannot resume from '{path}': it was made with {key}={old!r}, but this run has {key}={new!r}"
+        )
 
 
 def _first_line(exc: BaseException) -> str:
@@ -144,11 +159,17 @@ def check_fits(start: Checkpoint, ladder, size_of) -> None:
     """The checkpoint's step and image fit this run's levels (`ladder`, build.Level's; size_of(size) -> (h, w))."""
     k, steps = start.state.level, ladder[-1].last
     if start.state.step > steps:
-        raise StyleLabError(f"cannot resume from '{start.path}': it is at step {start.state.step}, beyond steps={steps}")
+        raise StyleLabError(
+            f"cannot resume from '{start.path}': it is at step {start.state.step}, beyond steps={steps}"
+        )
     if k >= len(ladder) or not ladder[k].first <= start.state.step <= ladder[k].last:
-        raise StyleLabError(f"cannot resume from '{start.path}': it is at step {start.state.step} of level {k + 1}, "
-                            f"which this run's schedule does not have")
+        raise StyleLabError(
+            f"cannot resume from '{start.path}': it is at step {start.state.step} of level {k + 1}, "
+            f"which this run's schedule does not have"
+        )
     expected = size_of(ladder[k].size)
     if tuple(start.image.shape[-2:]) != tuple(expected):
-        raise StyleLabError(f"cannot resume from '{start.path}': its image is {start.image.shape[-1]}x"
-                            f"{start.image.shape[-2]}, not {expected[1]}x{expected[0]}")
+        raise StyleLabError(
+            f"cannot resume from '{start.path}': its image is {start.image.shape[-1]}x"
+            f"{start.image.shape[-2]}, not {expected[1]}x{expected[0]}"
+        )

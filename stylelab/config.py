@@ -36,12 +36,24 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from stylelab.choices import Corner, Device, Propagation, Target
+from stylelab.errors import StyleLabError
 
 # Settings that do not change the picture: how fast it is made, where and how it is watched, what is
 # written besides final.png. Prefixes of dotted keys. Run folders are not named after them, checkpoints
 # do not fingerprint them (a resumed run may change them) and HParams leave them out.
-INERT = ("device", "compile", "channels_last", "tf32", "model.checkpointing", "log", "save_every", "checkpoint_every",
-         "resume", "figure", "hydra")
+INERT = (
+    "device",
+    "compile",
+    "channels_last",
+    "tf32",
+    "model.checkpointing",
+    "log",
+    "save_every",
+    "checkpoint_every",
+    "resume",
+    "figure",
+    "hydra",
+)
 SCHEMA_SUFFIX = "_schema"
 # config groups whose options are not parts of a run (whole experiments, Hydra's own)
 NOT_PARTS = ("hydra", "experiment")
@@ -108,8 +120,10 @@ def schema_of(target: str, partial: bool = False) -> type:
     if partial:
         fields.append(("_partial_", bool, field(default=True)))
     for parameter in signature.parameters.values():
-        if parameter.default is inspect.Parameter.empty or parameter.kind in (parameter.VAR_POSITIONAL,
-                                                                             parameter.VAR_KEYWORD):
+        if parameter.default is inspect.Parameter.empty or parameter.kind in (
+            parameter.VAR_POSITIONAL,
+            parameter.VAR_KEYWORD,
+        ):
             continue  # handed over when the part is built
         kind = _field_type(hints.get(parameter.name, Any))
         default = parameter.default
@@ -152,8 +166,9 @@ class TermEntry:
     """One term of the objective: what computes it, how much it weighs, what it reads and compares against."""
 
     term: Any = _help("the term's class and options (_target_: ...), e.g. ${loss.style}")
-    weight: Optional[float] = _help("its weight in the total (alpha, beta, ...); a style term's may be null: the "
-                                    "weights' own balance")
+    weight: Optional[float] = _help(
+        "its weight in the total (alpha, beta, ...); a style term's may be null: the weights' own balance"
+    )
     layers: Optional[List[str]] = _help("the layers it reads (null: a term of the image itself)", None)
     layer_weights: Optional[List[float]] = _help("w_l per layer (null: equal, summing to 1)", None)
     target: choice(Target) = _help("what it compares against: content | style | none", choice(Target)("none"))
@@ -196,8 +211,9 @@ class MaskConfig:
 
     content: Optional[List[str]] = _help("mask images, one per region (white = in the region)", None)
     style: Optional[List[str]] = _help("optional: where in each region's style image to take its style", None)
-    propagation: choice(Propagation) = _help("how a mask reaches each layer: simple | inside | all",
-                                             choice(Propagation)("simple"))
+    propagation: choice(Propagation) = _help(
+        "how a mask reaches each layer: simple | inside | all", choice(Propagation)("simple")
+    )
     soft: bool = _help("keep grey levels (default: threshold at 0.5)", False)
 
 
@@ -271,8 +287,11 @@ def register() -> None:
     store = ConfigStore.instance()
     store.store(name="stylelab_schema", node=StyleLabConfig)
     for group, option, node in package_options():
-        store.store(group=group, name=option + SCHEMA_SUFFIX,
-                    node=schema_of(node["_target_"], bool(node.get("_partial_", False))))
+        store.store(
+            group=group,
+            name=option + SCHEMA_SUFFIX,
+            node=schema_of(node["_target_"], bool(node.get("_partial_", False))),
+        )
 
 
 # ---------------------------------------------------------------- derived from a config
@@ -307,8 +326,15 @@ def flatten_keys(cfg: DictConfig) -> list[str]:
 def _references(cfg: DictConfig) -> set[str]:
     """Keys whose value is only a reference to another setting (`weight: ${loss.beta}`), and all below them."""
     raw = _walk(OmegaConf.to_container(cfg, resolve=False))
-    return {key for key, value in raw.items() if isinstance(value, str) and value.startswith("${")
-            and value.endswith("}") and value.count("${") == 1 and not value[2:-1].startswith(("inputs.", "hydra:"))}
+    return {
+        key
+        for key, value in raw.items()
+        if isinstance(value, str)
+        and value.startswith("${")
+        and value.endswith("}")
+        and value.count("${") == 1
+        and not value[2:-1].startswith(("inputs.", "hydra:"))
+    }
 
 
 def settings(cfg: DictConfig) -> dict[str, Any]:
@@ -318,9 +344,13 @@ def settings(cfg: DictConfig) -> dict[str, Any]:
     its own; inputs.* are named images that content or style refer to, whose resolved values are here.
     """
     references = _references(cfg)
-    return {key: value for key, value in flatten(cfg).items()
-            if not is_inert(key) and key.split(".")[0] != "inputs"
-            and not any(key == ref or key.startswith(ref + ".") for ref in references)}
+    return {
+        key: value
+        for key, value in flatten(cfg).items()
+        if not is_inert(key)
+        and key.split(".")[0] != "inputs"
+        and not any(key == ref or key.startswith(ref + ".") for ref in references)
+    }
 
 
 def missing_keys(cfg: DictConfig) -> list[str]:
@@ -329,3 +359,12 @@ def missing_keys(cfg: DictConfig) -> list[str]:
     Found without resolving, so `style: ${inputs.picasso}` pointing at one is not a second error.
     """
     return [key for key, value in _walk(OmegaConf.to_container(cfg, resolve=False)).items() if value == "???"]
+
+
+def require_values(cfg: DictConfig, where: str = "on the command line") -> None:
+    """One sentence naming the keys left as ??? (missing_keys), and how to give the first."""
+    missing = missing_keys(cfg)
+    if missing:
+        raise StyleLabError(
+            f"this config needs a value for {', '.join(missing)}: give it {where}, e.g. {missing[0]}=<...>"
+        )

@@ -38,5 +38,7 @@ class NotDownloaded(StyleLabError):
         why = f" ({'; '.join(reasons)})" if reasons else ""
         files = "; ".join(d.describe() for d in self.downloads)
         n = len(self.downloads)
-        super().__init__(f"{n} file{'s' if n > 1 else ''} could not be downloaded{why}; put {'each' if n > 1 else 'it'} "
-                         f"into its folder, then run again: {files}")
+        super().__init__(
+            f"{n} file{'s' if n > 1 else ''} could not be downloaded{why}; put {'each' if n > 1 else 'it'} "
+            f"into its folder, then run again: {files}"
+        )

@@ -63,8 +63,9 @@ def _masks(specs: list[str], soft: bool, what: str) -> list[torch.Tensor]:
         except StyleLabError as exc:
             raise StyleLabError(f"{what}: {exc}") from None
         if not out[-1].max() > 0:
-            raise StyleLabError(f"{what}: mask {spec} is black everywhere, so its region is empty (a mask is white "
-                                f"where its region is)")
+            raise StyleLabError(
+                f"{what}: mask {spec} is black everywhere, so its region is empty (a mask is white where its region is)"
+            )
     return out
 
 
@@ -73,8 +74,10 @@ def _same_shape(masks: list[torch.Tensor], pictures: list[torch.Tensor], specs: 
     for mask, picture, spec in zip(masks, pictures, specs):
         (mh, mw), (ph, pw) = mask.shape[-2:], picture.shape[-2:]
         if abs(mw / mh - pw / ph) > 0.01 * (pw / ph):
-            raise StyleLabError(f"mask {spec} is {mw}x{mh} but {what} is {pw}x{ph}: a mask must have the "
-                                f"proportions of the image it masks")
+            raise StyleLabError(
+                f"mask {spec} is {mw}x{mh} but {what} is {pw}x{ph}: a mask must have the "
+                f"proportions of the image it masks"
+            )
 
 
 def fetch(inputs: Inputs, model, given: dict | None = None, progress: bool = True) -> None:
@@ -108,41 +111,45 @@ def read(inputs: Inputs, colour: Colour, given: dict | None = None) -> Pictures:
     return Pictures(original, content, styles, content_masks, style_masks)
 
 
-def prepare(level: Level, pictures: Pictures, network, objective: Objective, model, inputs: Inputs,
-            device: torch.device) -> LevelImages:
+def prepare(
+    level: Level, pictures: Pictures, network, objective: Objective, model, inputs: Inputs, device: torch.device
+) -> LevelImages:
     """The images of a level of `level.size` px on the device, with every term's target set at that size."""
     content = images.resize_longest(pictures.content, level.size)  # (3, h, w)
     h, w = content.shape[-2:]
     smallest = max(model.min_input_side(objective.layers), *(term.min_side for term in objective.terms.values()))
     if min(h, w) < smallest:
-        raise StyleLabError(f"the content image becomes {w}x{h} at {level.size} px; the layers chosen need both "
-                            f"sides >= {smallest} pixels")
+        raise StyleLabError(
+            f"the content image becomes {w}x{h} at {level.size} px; the layers chosen need both "
+            f"sides >= {smallest} pixels"
+        )
     # the paper compares Grams over the same number of positions, so by default the style takes the
     # content's exact size; style_scale shrinks or grows it (its Gram is then rescaled to M, see GramLoss)
     scale = inputs.style_scale
     hw = (h, w) if scale == 1 else (max(1, round(h * scale)), max(1, round(w * scale)))
     if min(hw) < smallest:
-        raise StyleLabError(f"at style_scale={scale} the style becomes {hw[1]}x{hw[0]}; the layers chosen need both "
-                            f"sides >= {smallest} pixels")
+        raise StyleLabError(
+            f"at style_scale={scale} the style becomes {hw[1]}x{hw[0]}; the layers chosen need both "
+            f"sides >= {smallest} pixels"
+        )
     styles = [images.resize_to(style, hw)[None].to(device) for style in pictures.styles]
     content = content[None].to(device)
     with torch.no_grad():
         # every term that compares against the content reads the same responses: the network runs once
         of_content = {**network(content), IMAGE: content}
-        of_styles = None
+        wanted = "style" in objective.targets.values()  # and the styles' once, if any term compares with them
+        of_styles = [{**network(style), IMAGE: style} for style in styles] if wanted else []
         for name, term in objective.terms.items():
-            target = objective.targets[name]
-            if target == "content":
+            if objective.targets[name] == "content":
                 term.set_target(of_content)
-            elif target == "style":
-                if of_styles is None:
-                    of_styles = [{**network(style), IMAGE: style} for style in styles]
+            elif objective.targets[name] == "style":
                 _set_style_target(term, of_styles, pictures, inputs, model, (h, w), hw, device)
     return LevelImages(content, styles)
 
 
-def _set_style_target(term, responses: list[dict], pictures: Pictures, inputs: Inputs, model, hw_content, hw_style,
-                      device) -> None:
+def _set_style_target(
+    term, responses: list[dict], pictures: Pictures, inputs: Inputs, model, hw_content, hw_style, device
+) -> None:
     """A style term's targets: the styles blended, or with spatial control one style per region."""
     if not hasattr(term, "set_targets"):  # a plain Term compares against one style
         if len(responses) > 1:
@@ -153,10 +160,18 @@ def _set_style_target(term, responses: list[dict], pictures: Pictures, inputs: I
         term.set_targets(responses, inputs.blend)
         return
     layers = list(term.layers)
-    guides = [masking.guides(masking.resize_mask(m, hw_content, soft=inputs.soft).to(device), layers, model,
-                             inputs.propagation) for m in pictures.content_masks]
+    guides = [
+        masking.guides(
+            masking.resize_mask(m, hw_content, soft=inputs.soft).to(device), layers, model, inputs.propagation
+        )
+        for m in pictures.content_masks
+    ]
     within = None
     if pictures.style_masks is not None:
-        within = [masking.guides(masking.resize_mask(m, hw_style, soft=inputs.soft).to(device), layers, model,
-                                 inputs.propagation) for m in pictures.style_masks]
+        within = [
+            masking.guides(
+                masking.resize_mask(m, hw_style, soft=inputs.soft).to(device), layers, model, inputs.propagation
+            )
+            for m in pictures.style_masks
+        ]
     term.set_targets(responses, guides=guides, style_guides=within)

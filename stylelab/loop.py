@@ -27,15 +27,15 @@ from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
-from stylelab import backend, checkpoint, levels, memory
-from stylelab.losses import balance as balancing
-from stylelab.signals import StopSignals
+from stylelab import backend, checkpoint, levels, memory, optim
 from stylelab.build import Parts
 from stylelab.checkpoint import LoopState
 from stylelab.errors import StyleLabError
 from stylelab.io import images, lock
+from stylelab.losses import balance as balancing
 from stylelab.losses.base import Evaluation
 from stylelab.observers import Curves, Observer, Progress, RunEnd, SaveEvery, TensorBoard
+from stylelab.signals import StopSignals
 
 log = logging.getLogger("stylelab")
 
@@ -74,9 +74,18 @@ class _Diverged(Exception):
     changes anything: the last good image and optimizer state are the ones kept."""
 
 
-def run(parts: Parts, folder: Path | None = None, *, pictures: dict | None = None, resume: bool = False,
-        start_over: bool = False, observers: Sequence[Observer] = (), stop: Callable[[], str | None] | None = None,
-        varying: Mapping[str, str] = MappingProxyType({}), notes: dict[str, str] | None = None) -> RunResult:
+def run(
+    parts: Parts,
+    folder: Path | None = None,
+    *,
+    pictures: dict | None = None,
+    resume: bool = False,
+    start_over: bool = False,
+    observers: Sequence[Observer] = (),
+    stop: Callable[[], str | None] | None = None,
+    varying: Mapping[str, str] = MappingProxyType({}),
+    notes: dict[str, str] | None = None,
+) -> RunResult:
     """Run `parts`; with `folder`, write final.png, TensorBoard events, step PNGs and checkpoint.pt there.
 
     resume: go on from the checkpoint in `folder`. start_over: `folder` holds an earlier attempt without a
@@ -198,8 +207,14 @@ def _watchers(run: _Setup, start_over: bool, notes, observers, varying) -> tuple
     watchers: list[Observer] = [bar, curves]
     if run.folder is not None:
         # purge_step: TensorBoard drops what a stopped run logged from this step on, so no step is doubled
-        tb = TensorBoard(run.folder, steps=last, every=watch.log_every, image_every=watch.image_every,
-                         purge_step=at if start else (0 if start_over else None), varying=varying)
+        tb = TensorBoard(
+            run.folder,
+            steps=last,
+            every=watch.log_every,
+            image_every=watch.image_every,
+            purge_step=at if start else (0 if start_over else None),
+            varying=varying,
+        )
         watchers += [tb, SaveEvery(run.folder, watch.save_every)]
         if notes:
             tb.notes(at, notes)
@@ -212,9 +227,9 @@ def _level(run: _Setup, now: _Now, k: int, level, watchers: list[Observer], stop
     resumed = run.start if run.start is not None and k == run.start.state.level else None
     # level 0's targets come from the network as it was built, as they always have, the rest from the network
     # as the optimisation runs it
-    features = fast(run.network, parts) if k > 0 else run.network
+    features = backend.fast(run.network, parts.channels_last, parts.compile) if k > 0 else run.network
     images_k = levels.prepare(level, run.read, features, objective, parts.model, parts.inputs, run.device)
-    features = fast(run.network, parts)
+    features = backend.fast(run.network, parts.channels_last, parts.compile)
     if None in objective.weights.values():  # level 0, before the first step
         now.balanced = balancing.balance(objective, balancing.rule_for(run.weights), features, images_k.content)
     if resumed:
@@ -231,8 +246,9 @@ def _level(run: _Setup, now: _Now, k: int, level, watchers: list[Observer], stop
     for w in watchers:
         w.on_level(k, level, images_k, now.step)
         w.on_image(now.step, x.detach())
-    previous = _steps(run, now, k, level, opt, features, watchers, stop,
-                      resumed.state.previous_loss if resumed else math.inf)
+    previous = _steps(
+        run, now, k, level, opt, features, watchers, stop, resumed.state.previous_loss if resumed else math.inf
+    )
     with torch.no_grad():  # the level's end: the losses of its last image, at its size
         objective.start_step(now.step)
         seen = parts.colour.seen(x)
@@ -241,11 +257,12 @@ def _level(run: _Setup, now: _Now, k: int, level, watchers: list[Observer], stop
         raise _Diverged(f"the loss became {float(now.final.total)} at step {now.step}")
     for w in watchers:
         w.on_level_end(k, level, now.step, now.final, x.detach())
-    now.state = LoopState(now.step, opt.state_dict(), previous, now.elapsed(), k, now.balanced)
+    now.state = _state(now, opt.state_dict(), previous, k)
 
 
-def _steps(run: _Setup, now: _Now, k: int, level, opt, features, watchers: list[Observer], stop,
-           previous: float) -> float:
+def _steps(
+    run: _Setup, now: _Now, k: int, level, opt, features, watchers: list[Observer], stop, previous: float
+) -> float:
     """Update the image until the level's last step, a tolerance or a stop; returns the last total."""
     parts, objective, x = run.parts, run.parts.objective, now.x
     this_step: list[Evaluation] = []  # the evaluations of the current update; the first is at x
@@ -259,8 +276,7 @@ def _steps(run: _Setup, now: _Now, k: int, level, opt, features, watchers: list[
             if not math.isfinite(total):
                 raise _Diverged(f"the loss became {total} at step {now.step}")
             # what a checkpoint holds now, before the update changes it: kept if the next diverges
-            now.last_good = (x.detach().clone(), LoopState(now.step, _snapshot(opt.state_dict()), previous,
-                                                           now.elapsed(), k, now.balanced))
+            now.last_good = (x.detach().clone(), _state(now, optim.snapshot(opt.state_dict()), previous, k))
         evaluation.total.backward()
         this_step.append(evaluation.detached())
         return evaluation.total
@@ -281,28 +297,40 @@ def _steps(run: _Setup, now: _Now, k: int, level, opt, features, watchers: list[
         now.step += 1
         for w in watchers:
             w.on_image(now.step, x.detach())
-        now.stopped = _tolerance(now.step, losses, x.grad, previous, parts.optimizer)
+        now.stopped = optim.tolerance_reached(now.step, losses.total, x.grad, previous, parts.optimizer)
         if now.stopped:
             break
         total = float(losses.total)  # read once: on CUDA each read is a device sync
         same = same + 1 if total == previous and previous != 0 else 0
         if same == STALLED:  # the optimizer no longer moves the image: say so once, go on
-            warnings.warn(f"the loss has not changed for {STALLED} steps (step {now.step}): the optimizer is stuck "
-                          "(optimizer=adam, or another init, may help)", stacklevel=4)
+            warnings.warn(
+                f"the loss has not changed for {STALLED} steps (step {now.step}): the optimizer is stuck "
+                "(optimizer=adam, or another init, may help)",
+                stacklevel=4,
+            )
         previous = total
         if run.folder is not None and parts.checkpoint_every > 0 and now.step % parts.checkpoint_every == 0:
-            checkpoint.save(run.folder / checkpoint.FILE, x.detach(),
-                            LoopState(now.step, opt.state_dict(), previous, now.elapsed(), k, now.balanced),
-                            run.fingerprint)
+            checkpoint.save(
+                run.folder / checkpoint.FILE, x.detach(), _state(now, opt.state_dict(), previous, k), run.fingerprint
+            )
     return previous
+
+
+def _state(now: _Now, optimizer: dict, previous: float, k: int) -> LoopState:
+    """What a checkpoint holds at this point of level k: its step, the optimizer's state, the last total."""
+    return LoopState(
+        step=now.step, optimizer=optimizer, previous_loss=previous, seconds=now.elapsed(), level=k, weights=now.balanced
+    )
 
 
 def _stopped_between(parts: Parts, now: _Now, k: int, stop) -> bool:
     """After level k (not the last): hand on to the next, unless a signal came (the checkpoint is then this
     level's end, which resumes exactly)."""
     if now.stopped:  # a tolerance ended this level early: the finer ones still have their steps
-        log.info(f"level {k + 1} ({parts.levels[k].size} px) {now.stopped}; level {k + 2} starts at step "
-                 f"{parts.levels[k + 1].first}")
+        log.info(
+            f"level {k + 1} ({parts.levels[k].size} px) {now.stopped}; level {k + 2} starts at step "
+            f"{parts.levels[k + 1].first}"
+        )
         now.skipped += parts.levels[k].last - now.step
         now.stopped = None
     reason = stop()
@@ -317,73 +345,50 @@ def _finish(run: _Setup, now: _Now, seconds: float, curves: Curves, watchers: li
     if now.state and now.whole:
         state = replace(now.state, seconds=seconds, weights=now.balanced)
     optimised = now.x.detach()
-    picture = parts.colour.finish(optimised, images.resize_to(run.read.original, optimised.shape[-2:])[None]
-                                  .to(optimised.device))
+    picture = parts.colour.finish(
+        optimised, images.resize_to(run.read.original, optimised.shape[-2:])[None].to(optimised.device)
+    )
     per_step = seconds / max(now.step - now.skipped, 1)  # the steps a level skipped took no time
-    result = RunResult(picture, now.step, None if now.diverged else now.final, seconds, now.stopped,
-                       now.interrupted, now.evaluations, state, per_step, run.device.type, curves=curves.values)
+    result = RunResult(
+        picture,
+        now.step,
+        None if now.diverged else now.final,
+        seconds,
+        now.stopped,
+        now.interrupted,
+        now.evaluations,
+        state,
+        per_step,
+        run.device.type,
+        curves=curves.values,
+    )
     if folder is not None:
         if (now.interrupted or now.diverged) and state:
             result.checkpoint_path = checkpoint.save(folder / checkpoint.FILE, optimised, state, run.fingerprint)
         if state or not now.diverged:
             result.final_path = images.save_image(picture, folder / "final.png")
-    end = RunEnd(now.step, {**parts.settings, **_balanced_settings(parts, now.balanced)}, result.final, picture,
-                 picture is not optimised, per_step, now.diverged)
+    end = RunEnd(
+        now.step,
+        parts.settings_with(now.balanced),
+        result.final,
+        picture,
+        picture is not optimised,
+        per_step,
+        now.diverged,
+    )
     for w in watchers:
         w.on_run_end(end)
     for w in watchers:
         w.close()
     if now.diverged:
-        kept = f"; final.png and {checkpoint.FILE} hold step {now.step}, the last image whose loss was finite" \
-            if state and folder else ""
-        raise Diverged(f"{now.diverged}, so the optimisation diverged (a smaller optimizer.lr or smaller loss weights "
-                       f"may help){kept}", result)
+        kept = (
+            f"; final.png and {checkpoint.FILE} hold step {now.step}, the last image whose loss was finite"
+            if state and folder
+            else ""
+        )
+        raise Diverged(
+            f"{now.diverged}, so the optimisation diverged (a smaller optimizer.lr or smaller loss weights "
+            f"may help){kept}",
+            result,
+        )
     return result
-
-
-def fast(network, parts: Parts):
-    """The network as the optimisation runs it: NHWC weights (so every activation is NHWC; the image stays NCHW
-    for the optimizers), compiled if asked. Idempotent."""
-    if parts.channels_last and not network.net[0].weight.is_contiguous(memory_format=torch.channels_last):
-        network.to(memory_format=torch.channels_last)
-    # (bf16 autocast was tried and dropped: its loss curve left float32's by up to 23% over 200 steps at 256 px)
-    if parts.compile:
-        if not hasattr(network, "_compiled"):
-            network._compiled = torch.compile(network)
-        return network._compiled
-    return network
-
-
-def _balanced_settings(parts: Parts, balanced: dict[str, float]) -> dict:
-    """The weights a balance chose, under the settings they stand for (loss.beta, loss.style_weights)."""
-    shown = {parts.weight_keys.get(name, name): w for name, w in balanced.items() if "/" not in name}
-    for name in {key.partition("/")[0] for key in balanced if "/" in key}:
-        key = parts.layer_weight_keys.get(name, f"{name}.layer_weights")
-        shown[key] = [balanced[f"{name}/{layer}"] for layer in parts.objective.terms[name].layers]
-    return shown
-
-
-def _snapshot(state: dict) -> dict:
-    """An optimizer's state_dict that the coming update cannot change: its tensors cloned, its lists copied.
-
-    torch's Adam and SGD update their tensors in place; its L-BFGS also appends to and pops from its history
-    lists, whose tensors it never changes. Copying those is a few images' worth of memory per step.
-    """
-    def copy(value):
-        if isinstance(value, torch.Tensor):
-            return value.clone()
-        return list(value) if isinstance(value, list) else value
-
-    return {"state": {key: {name: copy(v) for name, v in per_param.items()} for key, per_param in state["state"].items()},
-            "param_groups": [dict(group) for group in state["param_groups"]]}
-
-
-def _tolerance(step: int, losses: Evaluation, grad, previous: float, optimizer) -> str | None:
-    """Why to stop after this update when the optimizer's tolerances say so (both 0 by default: never)."""
-    tolerance_grad = getattr(optimizer, "tolerance_grad", 0.0)
-    tolerance_change = getattr(optimizer, "tolerance_change", 0.0)
-    if grad is not None and tolerance_grad > 0 and float(grad.abs().max()) <= tolerance_grad:
-        return f"stopped after {step} steps: largest gradient <= optimizer.tolerance_grad={tolerance_grad}"
-    if tolerance_change > 0 and abs(float(losses.total) - previous) < tolerance_change:
-        return f"stopped after {step} steps: loss changed by less than optimizer.tolerance_change={tolerance_change}"
-    return None

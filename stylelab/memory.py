@@ -63,8 +63,18 @@ def network_bytes(profile: list[tuple[str, int, int]], hooked: set[str], pixels:
     return sum(kept) + 3 * largest
 
 
-def estimate(*, profile, hooked, pixels: float, style_pixels: list[float], optimizer: str, history: int,
-             checkpointing: bool, weights_bytes: float, uncertain: bool = False) -> Estimate:
+def estimate(
+    *,
+    profile,
+    hooked,
+    pixels: float,
+    style_pixels: list[float],
+    optimizer: str,
+    history: int,
+    checkpointing: bool,
+    weights_bytes: float,
+    uncertain: bool = False,
+) -> Estimate:
     """The peak of a run at its largest level (see the module's docstring for each part)."""
     image = 12.0 * pixels  # one RGB float32 image
     first = 4.0 * profile[0][1]  # bytes per pixel of the first block's responses
@@ -124,8 +134,10 @@ def check(found: Estimate, free: float, device: str, fixes: dict[str, str]) -> s
     biggest = found.biggest
     fix = fixes.get(biggest) or fixes.get("image")
     how = f"; {fix} makes it fit" if fix else "; no setting makes it fit on this machine"
-    said = (f"this run needs about {found.total / GB:.1f} GB at its largest level and the {device} has "
-            f"{free / GB:.1f} GB available; the biggest part is {biggest} ({found.parts[biggest] / GB:.1f} GB){how}")
+    said = (
+        f"this run needs about {found.total / GB:.1f} GB at its largest level and the {device} has "
+        f"{free / GB:.1f} GB available; the biggest part is {biggest} ({found.parts[biggest] / GB:.1f} GB){how}"
+    )
     sure = 0.7 if found.uncertain else 0.95  # the estimate's lower bound (measured within 5%: README)
     if found.total * sure > free:
         raise StyleLabError(said)
@@ -156,15 +168,29 @@ def _at(parts, pictures, device: torch.device | None = None):
     optimizer = parts.optimizer
     default_kind = _kind(optimizer)
     on_cuda = device is not None and device.type == "cuda"
-    uncertain = parts.compile or on_cuda or type(optimizer).__module__ != "stylelab.optim" or any(
-        not type(term).__module__.startswith("stylelab.") for term in parts.objective.terms.values())
+    uncertain = (
+        parts.compile
+        or on_cuda
+        or type(optimizer).__module__ != "stylelab.optim"
+        or any(not type(term).__module__.startswith("stylelab.") for term in parts.objective.terms.values())
+    )
     weights = _weights_bytes(parts.model)
 
     def at(size: int, history: int, checkpointing: bool, style_scale: float, kind: str = default_kind) -> Estimate:
         h, w = pictures.size_of(size)
         style = [round(h * style_scale) * round(w * style_scale)] * styles
-        return estimate(profile=profile, hooked=set(layers), pixels=h * w, style_pixels=style, optimizer=kind,
-                        history=history, checkpointing=checkpointing, weights_bytes=weights, uncertain=uncertain)
+        return estimate(
+            profile=profile,
+            hooked=set(layers),
+            pixels=h * w,
+            style_pixels=style,
+            optimizer=kind,
+            history=history,
+            checkpointing=checkpointing,
+            weights_bytes=weights,
+            uncertain=uncertain,
+        )
+
     return at
 
 

@@ -18,7 +18,6 @@ from stylelab.io.atomic import read_reason
 from stylelab.losses.base import Evaluation
 
 
-
 @dataclass
 class RunEnd:
     """How a run ended, as its observers are told once at the end."""
@@ -101,8 +100,16 @@ class TensorBoard(Observer):
     image/style (image/style_2, ... for more styles).
     """
 
-    def __init__(self, folder: Path, *, steps: int, every: int = 10, image_every: int = 50,
-                 purge_step: int | None = None, varying: Mapping[str, str] = MappingProxyType({})):
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        steps: int,
+        every: int = 10,
+        image_every: int = 50,
+        purge_step: int | None = None,
+        varying: Mapping[str, str] = MappingProxyType({}),
+    ):
         self.logdir = events_dir(Path(folder))
         self.steps, self.every, self.image_every, self.purge_step = steps, every, image_every, purge_step
         self.varying = varying  # the settings the run's sweep varies, as typed (HParams shows them first)
@@ -126,7 +133,9 @@ class TensorBoard(Observer):
         try:
             yield
         except OSError as exc:
-            raise StyleLabError(f"cannot write TensorBoard's events into '{self.logdir}': {read_reason(exc, writing=True)}") from None
+            raise StyleLabError(
+                f"cannot write TensorBoard's events into '{self.logdir}': {read_reason(exc, writing=True)}"
+            ) from None
 
     def on_level(self, k: int, level, images, step: int) -> None:
         self._shown = None
@@ -168,8 +177,9 @@ class TensorBoard(Observer):
         if end.diverged:
             self.failed(end.settings, end.diverged, self.varying)
         else:
-            self.hparams(end.settings, end.final, end.step, {"summary/seconds_per_step": end.seconds_per_step},
-                         self.varying)
+            self.hparams(
+                end.settings, end.final, end.step, {"summary/seconds_per_step": end.seconds_per_step}, self.varying
+            )
 
     def notes(self, step: int, texts: dict[str, str]) -> None:
         """Text for the Text tab, one card per entry (text/command, text/overrides, text/config): the exact
@@ -182,8 +192,14 @@ class TensorBoard(Observer):
         """The picture written, when a colour control made it from the optimised image."""
         self._image(step, picture, "image/final")
 
-    def hparams(self, settings: dict, final: Evaluation, step: int, extra_metrics: dict[str, float] | None = None,
-                varying: Mapping[str, str] = MappingProxyType({})) -> None:
+    def hparams(
+        self,
+        settings: dict,
+        final: Evaluation,
+        step: int,
+        extra_metrics: dict[str, float] | None = None,
+        varying: Mapping[str, str] = MappingProxyType({}),
+    ) -> None:
         """The HParams tab's record of this run: its settings, and its final losses as summary/* metrics.
 
         varying: the settings its sweep varies, with their values as typed (`1e3`, shown so: TensorBoard

@@ -100,8 +100,9 @@ class ScaleFreeLBFGS(torch.optim.Optimizer):
                 state[key].clear()
             d = g.neg().mul(state["scale"])
             gtd = float(g.dot(d))
-        state.update(d=d, t=trial, gtd=gtd, prev_loss=loss,
-                     prev_flat_grad=g.clone(memory_format=torch.contiguous_format))
+        state.update(
+            d=d, t=trial, gtd=gtd, prev_loss=loss, prev_flat_grad=g.clone(memory_format=torch.contiguous_format)
+        )
         x.add_(d.view_as(x), alpha=trial)
         return loss_t
 
@@ -126,8 +127,9 @@ class LBFGS:
     no step length that depends on the loss's scale. The loop applies tolerance_grad and tolerance_change
     itself, reporting why it stopped."""
 
-    def __init__(self, lr: float = 1.0, history_size: int = 100, tolerance_grad: float = 0.0,
-                 tolerance_change: float = 0.0):
+    def __init__(
+        self, lr: float = 1.0, history_size: int = 100, tolerance_grad: float = 0.0, tolerance_change: float = 0.0
+    ):
         _check("lr", lr, 0, strict=True)
         _check("history_size", history_size, 1, strict=False)
         _check("tolerance_grad", tolerance_grad, 0, strict=False)
@@ -147,14 +149,27 @@ class TorchLBFGS(LBFGS):
     applies tolerance_grad and tolerance_change itself, reporting why it stopped.
     """
 
-    def __init__(self, lr: float = 1.0, history_size: int = 100, line_search: LineSearch | None = None,
-                 tolerance_grad: float = 0.0, tolerance_change: float = 0.0):
+    def __init__(
+        self,
+        lr: float = 1.0,
+        history_size: int = 100,
+        line_search: LineSearch | None = None,
+        tolerance_grad: float = 0.0,
+        tolerance_change: float = 0.0,
+    ):
         super().__init__(lr, history_size, tolerance_grad, tolerance_change)
         self.line_search = None if line_search is None else str(line_search)  # None: one evaluation per step
 
     def __call__(self, params) -> torch.optim.Optimizer:
-        return torch.optim.LBFGS(params, lr=self.lr, max_iter=1, history_size=self.history_size,
-                                 line_search_fn=self.line_search, tolerance_grad=-1.0, tolerance_change=-1.0)
+        return torch.optim.LBFGS(
+            params,
+            lr=self.lr,
+            max_iter=1,
+            history_size=self.history_size,
+            line_search_fn=self.line_search,
+            tolerance_grad=-1.0,
+            tolerance_change=-1.0,
+        )
 
 
 class Adam:
@@ -169,3 +184,35 @@ class Adam:
 
     def __call__(self, params) -> torch.optim.Optimizer:
         return torch.optim.Adam(params, lr=self.lr)
+
+
+# ---------------------------------------------------------------- what the loop asks of any optimizer
+
+
+def snapshot(state: dict) -> dict:
+    """An optimizer's state_dict that the coming update cannot change: its tensors cloned, its lists copied.
+
+    torch's Adam and SGD update their tensors in place; its L-BFGS also appends to and pops from its history
+    lists, whose tensors it never changes. Copying those is a few images' worth of memory per step.
+    """
+
+    def copy(value):
+        if isinstance(value, torch.Tensor):
+            return value.clone()
+        return list(value) if isinstance(value, list) else value
+
+    return {
+        "state": {key: {name: copy(v) for name, v in per_param.items()} for key, per_param in state["state"].items()},
+        "param_groups": [dict(group) for group in state["param_groups"]],
+    }
+
+
+def tolerance_reached(step: int, total: torch.Tensor, grad, previous: float, optimizer) -> str | None:
+    """Why to stop after this update when the optimizer's tolerances say so (both 0 by default: never)."""
+    tolerance_grad = getattr(optimizer, "tolerance_grad", 0.0)
+    tolerance_change = getattr(optimizer, "tolerance_change", 0.0)
+    if grad is not None and tolerance_grad > 0 and float(grad.abs().max()) <= tolerance_grad:
+        return f"stopped after {step} steps: largest gradient <= optimizer.tolerance_grad={tolerance_grad}"
+    if tolerance_change > 0 and abs(float(total) - previous) < tolerance_change:
+        return f"stopped after {step} steps: loss changed by less than optimizer.tolerance_change={tolerance_change}"
+    return None

@@ -60,8 +60,9 @@ def compose(*overrides: str, **values: Any) -> DictConfig:
     return compose_with_choices(*overrides, **values)[0]
 
 
-def compose_with_choices(*overrides: str, raw: bool = False, hydra: bool = False,
-                         **values: Any) -> tuple[DictConfig, dict[str, str]]:
+def compose_with_choices(
+    *overrides: str, raw: bool = False, hydra: bool = False, **values: Any
+) -> tuple[DictConfig, dict[str, str]]:
     """compose(), and which option each config group took ({"loss/style": "gram", "optimizer": "lbfgs", ...}).
 
     A mistake in the overrides is a StyleLabError of one sentence (raw: Hydra's own exception). hydra: keep
@@ -148,8 +149,9 @@ def _suggest(word: str, candidates: list[str]) -> str:
         by_last.setdefault(re.split(r"[./]", key)[-1], key)
     close = [by_last[word]] if word in by_last else difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
     if not close:
-        close = [by_last[m] for m in difflib.get_close_matches(re.split(r"[./]", word)[-1], list(by_last), n=1,
-                                                               cutoff=0.75)]
+        close = [
+            by_last[m] for m in difflib.get_close_matches(re.split(r"[./]", word)[-1], list(by_last), n=1, cutoff=0.75)
+        ]
     return f"; did you mean {close[0]}?" if close else "; `stylelab --help` lists the settings"
 
 
@@ -186,14 +188,19 @@ def explain(exc: BaseException, job: list[str]) -> str:
         for override in job:
             if not parses(override):
                 key, _, value = override.partition("=")
-                return (f"cannot read {override!r}: a value with special characters needs quotes, e.g. "
-                        f"\"{key}={quote(value)}\" (the double quotes are for the shell)")
+                return (
+                    f"cannot read {override!r}: a value with special characters needs quotes, e.g. "
+                    f'"{key}={quote(value)}" (the double quotes are for the shell)'
+                )
         return _first_line(exc)
     if isinstance(exc, MissingConfigException) and exc.missing_cfg_file:
         group, _, option = str(exc.missing_cfg_file).rpartition("/")
         options = sorted(o for o in (exc.options or []) if not o.endswith(config.SCHEMA_SUFFIX))
-        choose = f"; choose {', '.join(options[:-1])} or {options[-1]}" if len(options) > 1 else (
-            f"; choose {options[0]}" if options else "")
+        choose = (
+            f"; choose {', '.join(options[:-1])} or {options[-1]}"
+            if len(options) > 1
+            else (f"; choose {options[0]}" if options else "")
+        )
         close = difflib.get_close_matches(option, options, n=1, cutoff=0.5)
         hint = f" (did you mean {group}={close[0]}?)" if close else ""
         return f"no option {option} in group {group}{choose}{hint}"

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
-
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
@@ -49,12 +48,15 @@ class FirstLevel:
         read = levels.read(self.parts.inputs, self.parts.colour, pictures)
         self.weights = self.parts.model.load(seed=self.parts.seed, progress=False)
         network = self.parts.model.extractor(self.parts.objective.layers, self.weights, device)
-        self.images = levels.prepare(self.parts.levels[0], read, network, self.parts.objective, self.parts.model,
-                                     self.parts.inputs, device)
+        self.images = levels.prepare(
+            self.parts.levels[0], read, network, self.parts.objective, self.parts.model, self.parts.inputs, device
+        )
         self.network = network
-        self.features = loop.fast(network, self.parts)
+        self.features = backend.fast(network, self.parts.channels_last, self.parts.compile)
         if None in self.parts.objective.weights.values():  # the weights' own balance, as the run sets it
-            balancing.balance(self.parts.objective, balancing.rule_for(self.weights), self.features, self.images.content)
+            balancing.balance(
+                self.parts.objective, balancing.rule_for(self.weights), self.features, self.images.content
+            )
         self.init = self.parts.init(self.images.content, self.images.styles[0], seed=self.parts.seed)
 
     def losses(self, image=None):
@@ -76,8 +78,16 @@ def events(folder) -> EventAccumulator:
 def hparams_of(folder) -> dict:
     content = events(folder).PluginTagToContent("hparams")["_hparams_/session_start_info"]
     info = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info
-    return {k: (v.string_value if v.HasField("string_value") else v.number_value if v.HasField("number_value")
-                else v.bool_value) for k, v in info.hparams.items()}
+    return {
+        k: (
+            v.string_value
+            if v.HasField("string_value")
+            else v.number_value
+            if v.HasField("number_value")
+            else v.bool_value
+        )
+        for k, v in info.hparams.items()
+    }
 
 
 def differing_hparams(folder) -> set[str]:
@@ -163,7 +173,10 @@ def signal_mid_run(args: list[str], run_dir: Path, sig: int, after: int = 2) -> 
     readiness signal, however loaded the machine is), send it `sig` and wait for it to end."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "stylelab.cli", *args, "save_every=1", f"hydra.run.dir={run_dir}"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
     )
     deadline = time.time() + 600
     while not (run_dir / f"step_{after:05d}.png").exists() and proc.poll() is None and time.time() < deadline:
@@ -176,14 +189,16 @@ def signal_mid_run(args: list[str], run_dir: Path, sig: int, after: int = 2) -> 
 STYLELAB = Path(sys.executable).with_name("stylelab")  # the console script, as installed
 
 
-def run_cli(*args: str, env: dict | None = None, timeout: float = 600, cwd: Path | None = None,
-            script: bool = False) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, env: dict | None = None, timeout: float = 600, cwd: Path | None = None, script: bool = False
+) -> subprocess.CompletedProcess:
     """Run `stylelab ARGS` in a subprocess, as a user would (script: the console script, which, unlike
     `python -m`, does not put the folder it runs in on sys.path by itself)."""
     full_env = {**os.environ, **(env or {})}
     command = [str(STYLELAB)] if script else [sys.executable, "-m", "stylelab.cli"]
-    return subprocess.run([*command, *args], capture_output=True, text=True, env=full_env, timeout=timeout,
-                          cwd=cwd or REPO)
+    return subprocess.run(
+        [*command, *args], capture_output=True, text=True, env=full_env, timeout=timeout, cwd=cwd or REPO
+    )
 
 
 def pytest_collection_modifyitems(config, items):

@@ -2,12 +2,12 @@
 
 import pytest
 import torch
+from conftest import SMOKE, FirstLevel, events, run_cli
 from PIL import Image
 
 import stylelab
 from stylelab import api, backend
 from stylelab.errors import StyleLabError
-from conftest import SMOKE, FirstLevel, events, run_cli
 
 TINY = ["model.weights=random", "image.size=32", "steps=3", "log.progress=false"]
 
@@ -25,8 +25,9 @@ def test_transfer_accepts_tensors_and_reports_every_term():
 
 
 def test_curves_hold_every_steps_losses_as_tensorboard_logs_them(tmp_path):
-    result = stylelab.transfer(torch.rand(3, 24, 32), torch.rand(3, 24, 32), *TINY, "log.every=2",
-                               run_dir=tmp_path / "run")
+    result = stylelab.transfer(
+        torch.rand(3, 24, 32), torch.rand(3, 24, 32), *TINY, "log.every=2", run_dir=tmp_path / "run"
+    )
     curves = result.curves
     # steps 0, 1, 2 (each the image before its update), then the last image, step 3, at the run's end
     assert [s for s, _ in curves["loss/total"]] == [0, 1, 2, 3]
@@ -109,10 +110,18 @@ def test_cuda_run_matches_cpu(style_loss):
     pictures = {"content": torch.rand(3, 64, 64), "style": torch.rand(3, 64, 64)}
     totals = []
     for device in ("cpu", "cuda"):
-        level = FirstLevel(*TINY, "image.size=64", f"device={device}", "tf32=false", f"loss/style={style_loss}",
-                           pictures=pictures)
+        level = FirstLevel(
+            *TINY, "image.size=64", f"device={device}", "tf32=false", f"loss/style={style_loss}", pictures=pictures
+        )
         totals.append(level.losses().total.item())
     assert totals[1] == pytest.approx(totals[0], rel=1e-3)
-    result = stylelab.transfer(pictures["content"], pictures["style"], *TINY, "image.size=64", "device=cuda",
-                               f"loss/style={style_loss}", "steps=5")
+    result = stylelab.transfer(
+        pictures["content"],
+        pictures["style"],
+        *TINY,
+        "image.size=64",
+        "device=cuda",
+        f"loss/style={style_loss}",
+        "steps=5",
+    )
     assert result.steps_done == 5 and result.image.device.type == "cuda"

@@ -5,17 +5,19 @@ it is; a resumed run keeps its beta and its layer weights."""
 
 import pytest
 import torch
+from conftest import SHALLOW, SMOKE, FirstLevel, api, events, hparams_of, interrupt_after, run_job
 
 from stylelab import build, checkpoint, loop, signals
-from stylelab.losses.style import gram
 from stylelab.losses.balance import BALANCES, PAPER, rule_for
+from stylelab.losses.style import gram
 from stylelab.models.formats import CAFFE
 from stylelab.models.vgg import VGGFeatures
 from stylelab.models.weights import features_state_dict, random_state_dict
-from conftest import SHALLOW, SMOKE, FirstLevel, api, events, hparams_of, interrupt_after, run_job
 
-PICTURES = {"content": torch.rand(3, 40, 48, generator=torch.Generator().manual_seed(1)),
-            "style": torch.rand(3, 40, 48, generator=torch.Generator().manual_seed(2))}
+PICTURES = {
+    "content": torch.rand(3, 40, 48, generator=torch.Generator().manual_seed(1)),
+    "style": torch.rand(3, 40, 48, generator=torch.Generator().manual_seed(2)),
+}
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +39,9 @@ def test_torchvisions_weights_keep_the_published_beta_byte_for_byte(tmp_path):
     assert (tmp_path / "default" / "final.png").read_bytes() == (tmp_path / "given" / "final.png").read_bytes()
     assert hparams_of(tmp_path / "default")["loss.beta"] == pytest.approx(1.032e9)
     style = events(tmp_path / "default").Scalars("loss/style")[-1].value
-    assert events(tmp_path / "default").Scalars("loss/weighted/style")[-1].value == pytest.approx(1.032e9 * style,
-                                                                                                          rel=1e-6)
+    assert events(tmp_path / "default").Scalars("loss/weighted/style")[-1].value == pytest.approx(
+        1.032e9 * style, rel=1e-6
+    )
 
 
 def by_hand(state, convention, content, style, size=48):
@@ -77,7 +80,8 @@ def test_caffe_input_gets_the_rule_from_its_targets(caffe_file):
 def test_layer_weights_given_are_evened_out_in_proportion():
     # w_l' = w_l / E_l(0), rescaled to the w_l's sum; a layer whose target is all zero leaves them as given
     assert BALANCES["caffe"].layer_weights({"a": 0.75, "b": 0.25}, {"a": 2.0, "b": 0.5}) == pytest.approx(
-        {"a": 0.75 / 2 / (0.75 / 2 + 0.25 / 0.5), "b": 0.25 / 0.5 / (0.75 / 2 + 0.25 / 0.5)})
+        {"a": 0.75 / 2 / (0.75 / 2 + 0.25 / 0.5), "b": 0.25 / 0.5 / (0.75 / 2 + 0.25 / 0.5)}
+    )
     assert BALANCES["caffe"].layer_weights({"a": 0.5, "b": 0.5}, {"a": 2.0, "b": 0.0}) == {"a": 0.5, "b": 0.5}
     assert BALANCES["torchvision"].layer_weights({"a": 0.5, "b": 0.5}, {"a": 2.0, "b": 0.5}) == {"a": 0.5, "b": 0.5}
 
@@ -96,15 +100,24 @@ def test_the_rule_follows_the_activation_scale(tmp_path):
 
 
 def test_a_beta_given_is_used_as_it_is_and_the_paper_network_has_the_papers(caffe_file):
-    level = FirstLevel(*SMOKE, f"model.weights={caffe_file}", "model.format=caffe", "loss.beta=123.5",
-                       pictures=PICTURES)
+    level = FirstLevel(
+        *SMOKE, f"model.weights={caffe_file}", "model.format=caffe", "loss.beta=123.5", pictures=PICTURES
+    )
     assert level.parts.objective.weights["style"] == 123.5
     assert PAPER.weight(5.0, 7.0) == 1e3  # stylelab-normalize's files: the paper's alpha/beta = 1e-3
 
 
 def test_a_resumed_run_keeps_the_beta_it_began_with(tmp_path, caffe_file, monkeypatch, content_png, style_png):
-    common = [f"content={content_png}", f"style={style_png}", *SMOKE, *SHALLOW, f"model.weights={caffe_file}",
-              "model.format=caffe", "steps=4", "log.every=1"]
+    common = [
+        f"content={content_png}",
+        f"style={style_png}",
+        *SMOKE,
+        *SHALLOW,
+        f"model.weights={caffe_file}",
+        "model.format=caffe",
+        "steps=4",
+        "log.every=1",
+    ]
     run_job(tmp_path / "whole", *common)
     with monkeypatch.context() as m:
         m.setattr(signals.StopSignals, "reason", interrupt_after(2))
@@ -116,5 +129,7 @@ def test_a_resumed_run_keeps_the_beta_it_began_with(tmp_path, caffe_file, monkey
     assert (tmp_path / "part" / "final.png").read_bytes() == (tmp_path / "whole" / "final.png").read_bytes()
     assert hparams_of(tmp_path / "part")["loss.beta"] == pytest.approx(saved["weights"]["style"])
     shown = hparams_of(tmp_path / "part")["loss.style_weights"]
-    assert [float(v) for v in shown.strip("[]").split(",")] == [saved["weights"]["style/relu1_1"],
-                                                                saved["weights"]["style/relu2_1"]]
+    assert [float(v) for v in shown.strip("[]").split(",")] == [
+        saved["weights"]["style/relu1_1"],
+        saved["weights"]["style/relu2_1"],
+    ]

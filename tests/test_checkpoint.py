@@ -5,6 +5,7 @@ import signal
 
 import pytest
 import torch
+from conftest import SHALLOW, SMOKE, events, interrupt_after, run_job, signal_mid_run, steps_of, written
 
 from stylelab import checkpoint, inits, signals
 from stylelab.build import Inputs, Level, Parts, Watch
@@ -14,7 +15,6 @@ from stylelab.loop import run
 from stylelab.losses import FeatureReconstruction, GramLoss, Objective, SlicedW2Loss
 from stylelab.models.vgg import VGG
 from stylelab.optim import LBFGS, Adam, TorchLBFGS
-from conftest import SHALLOW, SMOKE, events, interrupt_after, run_job, signal_mid_run, steps_of, written
 
 # ------------------------------------------------------------------ the loop
 
@@ -22,20 +22,39 @@ from conftest import SHALLOW, SMOKE, events, interrupt_after, run_job, signal_mi
 @pytest.fixture(scope="module")
 def problem():
     """Parts whose objective has a term that draws random directions every step (sliced W2), on random weights."""
-    terms = {"content": FeatureReconstruction({"relu2_1": 1.0}), "style": GramLoss({"relu1_1": 0.5, "relu2_1": 0.5}),
-             "sliced": SlicedW2Loss({"relu1_1": 1.0}, projections=8, seed=3)}
+    terms = {
+        "content": FeatureReconstruction({"relu2_1": 1.0}),
+        "style": GramLoss({"relu1_1": 0.5, "relu2_1": 0.5}),
+        "sliced": SlicedW2Loss({"relu1_1": 1.0}, projections=8, seed=3),
+    }
     gen = torch.Generator().manual_seed(0)
     pictures = {"content": torch.rand(3, 24, 20, generator=gen), "style": torch.rand(3, 24, 20, generator=gen)}
-    objective = Objective(terms, {"content": 1.0, "style": 1e3, "sliced": 10.0},
-                          {"content": "content", "style": "style", "sliced": "style"})
+    objective = Objective(
+        terms,
+        {"content": 1.0, "style": 1e3, "sliced": 10.0},
+        {"content": "content", "style": "style", "sliced": "style"},
+    )
     return objective, pictures
 
 
 def parts_of(problem, spec, steps=9, levels=None):
     objective, _ = problem
-    return Parts(VGG("vgg19", weights="random"), objective, spec, inits.noise, Colour(),
-                 levels or [Level(24, 0, steps)], Inputs("c", ["s"], [1.0], None, None, False, "simple", 1.0), "cpu", 1,
-                 False, False, False, 0, Watch(progress=False))
+    return Parts(
+        VGG("vgg19", weights="random"),
+        objective,
+        spec,
+        inits.noise,
+        Colour(),
+        levels or [Level(24, 0, steps)],
+        Inputs("c", ["s"], [1.0], None, None, False, "simple", 1.0),
+        "cpu",
+        1,
+        False,
+        False,
+        False,
+        0,
+        Watch(progress=False),
+    )
 
 
 def stop_after(k: int):
@@ -46,10 +65,14 @@ def stop_after(k: int):
 
 @pytest.mark.parametrize(
     "spec,k",
-    [(LBFGS(history_size=4), 5), (TorchLBFGS(history_size=4), 5), (TorchLBFGS(line_search="strong_wolfe"), 4),
-     (Adam(lr=0.05), 4),
-     # stops on its own at step 2 (the loss always changes by less than 1e30): resumed at 1, it must too
-     (LBFGS(tolerance_change=1e30), 1)],
+    [
+        (LBFGS(history_size=4), 5),
+        (TorchLBFGS(history_size=4), 5),
+        (TorchLBFGS(line_search="strong_wolfe"), 4),
+        (Adam(lr=0.05), 4),
+        # stops on its own at step 2 (the loss always changes by less than 1e30): resumed at 1, it must too
+        (LBFGS(tolerance_change=1e30), 1),
+    ],
     ids=["lbfgs-short-history", "lbfgs_torch-short-history", "lbfgs_torch-wolfe", "adam", "lbfgs-tolerance"],
 )
 def test_stopped_and_resumed_equals_uninterrupted(problem, tmp_path, spec, k):
@@ -106,10 +129,16 @@ def test_signals_wait_for_the_step_then_go_to_the_handler_that_was_there():
 # ------------------------------------------------------------------ the CLI
 
 
-
 def test_cli_stop_and_resume_gives_the_same_bytes_and_curves(tmp_path, content_png, style_png, monkeypatch):
-    common = [f"content={content_png}", f"style={style_png}", *SMOKE, *SHALLOW, "steps=6", "log.every=2",
-              "log.image_every=2"]
+    common = [
+        f"content={content_png}",
+        f"style={style_png}",
+        *SMOKE,
+        *SHALLOW,
+        "steps=6",
+        "log.every=2",
+        "log.image_every=2",
+    ]
     run_job(tmp_path / "whole", *common)
 
     part = tmp_path / "part"
@@ -130,8 +159,15 @@ def test_cli_stop_and_resume_gives_the_same_bytes_and_curves(tmp_path, content_p
 
 
 def test_checkpoint_every_writes_a_loadable_checkpoint(tmp_path, content_png, style_png):
-    run_job(tmp_path / "run", f"content={content_png}", f"style={style_png}", *SMOKE, *SHALLOW, "steps=5",
-            "checkpoint_every=2")
+    run_job(
+        tmp_path / "run",
+        f"content={content_png}",
+        f"style={style_png}",
+        *SMOKE,
+        *SHALLOW,
+        "steps=5",
+        "checkpoint_every=2",
+    )
     payload = torch.load(tmp_path / "run" / checkpoint.FILE, weights_only=True)
     assert payload["step"] == 4 and payload["image"].shape == (1, 3, 40, 48)
     assert len(payload["optimizer"]["state"][0]["old_dirs"]) == 3  # L-BFGS's history after 4 updates
@@ -155,7 +191,10 @@ def stopped_run(tmp_path_factory):
     "overrides,message",
     [
         (["image.size=64"], "it was made with image.size=48, but this run has image.size=64"),
-        (["loss.style_layers=[relu1_1]"], "it was made with loss.style_layers=['relu1_1', 'relu2_1'], but this run has loss.style_layers=['relu1_1']"),
+        (
+            ["loss.style_layers=[relu1_1]"],
+            "it was made with loss.style_layers=['relu1_1', 'relu2_1'], but this run has loss.style_layers=['relu1_1']",
+        ),
         (["optimizer=adam"], "it was made with optimizer='lbfgs', but this run has optimizer='adam'"),
         (["loss/style=mean_std"], "it was made with loss/style='gram', but this run has loss/style='mean_std'"),
         (["steps=1"], "it is at step 2, beyond steps=1"),
@@ -182,7 +221,9 @@ def test_corrupt_foreign_and_missing_checkpoints_are_refused(stopped_run, tmp_pa
 
     path = tmp_path / checkpoint.FILE
     path.write_bytes((run_dir / checkpoint.FILE).read_bytes()[:5000])  # cut short
-    with pytest.raises(StyleLabError, match=r"^cannot resume from '.*checkpoint.pt': it is not a readable checkpoint \("):
+    with pytest.raises(
+        StyleLabError, match=r"^cannot resume from '.*checkpoint.pt': it is not a readable checkpoint \("
+    ):
         resume(tmp_path)
     torch.save({"state_dict": torch.zeros(2)}, path)
     with pytest.raises(StyleLabError, match="it is not a stylelab checkpoint$"):
@@ -192,9 +233,11 @@ def test_corrupt_foreign_and_missing_checkpoints_are_refused(stopped_run, tmp_pa
     torch.save(older, path)
     with pytest.raises(StyleLabError) as err:
         resume(tmp_path)
-    assert str(err.value) == (f"cannot resume from '{path}': it was written by another version of stylelab "
-                              "(stylelab-checkpoint/2, this one reads stylelab-checkpoint/3), so the run has to "
-                              "start again")
+    assert str(err.value) == (
+        f"cannot resume from '{path}': it was written by another version of stylelab "
+        "(stylelab-checkpoint/2, this one reads stylelab-checkpoint/3), so the run has to "
+        "start again"
+    )
     (tmp_path / "empty").mkdir()
     with pytest.raises(StyleLabError, match="^cannot resume: there is no checkpoint.pt in '.*empty'"):
         resume(tmp_path / "empty")

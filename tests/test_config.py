@@ -3,6 +3,7 @@ signatures) reject typos and bad values at compose time, the objective is the li
 list of settings that do not change the picture."""
 
 import pytest
+from conftest import REPO, SMOKE, FirstLevel, compose_cfg
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.object_type import ObjectType
@@ -14,7 +15,6 @@ from stylelab import build, config
 from stylelab.losses import FeatureReconstruction, GramLoss, Laplacian, Objective, TotalVariation
 from stylelab.models.vgg import VGG, VGGFeatures
 from stylelab.optim import LBFGS
-from conftest import REPO, SMOKE, FirstLevel, compose_cfg
 
 CONFIG_DIR = str(REPO / "configs")
 NOT_PARTS = config.NOT_PARTS  # groups whose options are whole experiments (test_experiments) or Hydra's own
@@ -49,8 +49,17 @@ def group_options() -> list[tuple[str, str]]:
 
 def test_the_groups_are_the_swappable_parts():
     groups = {group for group, _ in group_options()}
-    assert groups == {"model", "loss", "loss/content", "loss/style", "loss/tv", "loss/laplacian", "init", "optimizer",
-                      "colour"}
+    assert groups == {
+        "model",
+        "loss",
+        "loss/content",
+        "loss/style",
+        "loss/tv",
+        "loss/laplacian",
+        "init",
+        "optimizer",
+        "colour",
+    }
     assert ("loss/style", "sliced_w2") in group_options() and ("optimizer", "adam") in group_options()
     assert ("model", "vgg16") in group_options() and ("model", "vgg19") in group_options()
 
@@ -92,33 +101,51 @@ def test_defaults_are_the_paper_layers():
 def test_the_objective_is_the_list_of_terms_and_the_knobs_feed_it():
     """loss.alpha, loss.beta, the layer lists (the paper's knobs) are what the entries of loss.terms refer to;
     an entry set directly wins, and the build is one loop over the entries."""
-    cfg = compose_cfg("loss.beta=7", "loss.style_layers=[relu1_1,relu3_1]", "loss.style_weights=[3,1]",
-                      "loss.laplacian_weight=2", "loss.terms.laplacian.layers=[p4,p16]")
+    cfg = compose_cfg(
+        "loss.beta=7",
+        "loss.style_layers=[relu1_1,relu3_1]",
+        "loss.style_weights=[3,1]",
+        "loss.laplacian_weight=2",
+        "loss.terms.laplacian.layers=[p4,p16]",
+    )
     goal = objective(cfg)
     assert goal.weights == {"content": 1.0, "style": 7.0, "tv": 0.0, "laplacian": 2.0}
     assert goal.terms["style"].layers == {"relu1_1": 3.0, "relu3_1": 1.0}
-    assert goal.terms["laplacian"].layers == {"p4": 0.5, "p16": 0.5} and goal.layers == ["relu4_2", "relu1_1", "relu3_1"]
+    assert goal.terms["laplacian"].layers == {"p4": 0.5, "p16": 0.5} and goal.layers == [
+        "relu4_2",
+        "relu1_1",
+        "relu3_1",
+    ]
     cfg = compose_cfg("loss.terms.style.weight=5", "loss.terms.content.target=none")
     goal = objective(cfg)
     assert goal.weights["style"] == 5.0 and cfg.loss.beta is None and goal.targets["content"] == "none"
     # a reference is the setting it refers to: fingerprints and HParams name loss.beta once, not the entry again
     settings = config.settings(compose_cfg())
-    assert "loss.beta" in settings and not [k for k in settings if k.startswith(("loss.terms.style.weight",
-                                                                                   "loss.terms.style.term"))]
+    assert "loss.beta" in settings and not [
+        k for k in settings if k.startswith(("loss.terms.style.weight", "loss.terms.style.term"))
+    ]
 
 
 def test_an_options_schema_is_its_classes_signature():
     """Each parameter is written once, in the code: the schema takes its default and type from the signature."""
     cfg = compose_cfg()
-    assert dict(cfg.optimizer) == {"_target_": "stylelab.optim.LBFGS", "lr": 1.0, "history_size": 100,
-                                   "tolerance_grad": 0.0, "tolerance_change": 0.0}
+    assert dict(cfg.optimizer) == {
+        "_target_": "stylelab.optim.LBFGS",
+        "lr": 1.0,
+        "history_size": 100,
+        "tolerance_grad": 0.0,
+        "tolerance_change": 0.0,
+    }
     schema = config.schema_of("stylelab.optim.LBFGS")
     defaults = {f.name: f.default for f in __import__("dataclasses").fields(schema)}
     import inspect
 
     for name, parameter in inspect.signature(LBFGS).parameters.items():
         assert defaults[name] == parameter.default, name
-    assert set(config.choice(__import__("stylelab.models.vgg", fromlist=["Pooling"]).Pooling).__members__) == {"avg", "max"}
+    assert set(config.choice(__import__("stylelab.models.vgg", fromlist=["Pooling"]).Pooling).__members__) == {
+        "avg",
+        "max",
+    }
 
 
 @pytest.mark.parametrize(
@@ -126,8 +153,10 @@ def test_an_options_schema_is_its_classes_signature():
     [
         ("optimizer=adam", lambda c: c.optimizer._target_.endswith("Adam") and c.optimizer.lr == 0.02),
         ("optimizer=lbfgs", lambda c: c.optimizer.history_size == 100 and c.optimizer.lr == 1.0),
-        ("optimizer=lbfgs_torch", lambda c: c.optimizer._target_ == "stylelab.optim.TorchLBFGS"
-         and c.optimizer.line_search is None),
+        (
+            "optimizer=lbfgs_torch",
+            lambda c: c.optimizer._target_ == "stylelab.optim.TorchLBFGS" and c.optimizer.line_search is None,
+        ),
         ("loss=paper", lambda c: c.loss.alpha / c.loss.beta == 1e-3 and c.loss.style._target_.endswith("GramLoss")),
         ("loss=gatys", lambda c: c.loss.beta is None and c.loss.alpha == 1.0),
         ("loss/style=sliced_w2", lambda c: c.loss.style.projections is None and c.loss.style.seed == 0),
@@ -181,14 +210,28 @@ def test_inert_settings_are_one_list_that_every_reader_shares():
     settings = config.settings(cfg)
     assert settings["loss.beta"] == 5.0 and settings["steps"] == 500 and settings["loss.style._target_"]
     assert not [key for key in settings if config.is_inert(key)]
-    for key in ("device", "log.every", "log.progress", "compile", "channels_last", "tf32", "save_every",
-                "checkpoint_every", "resume", "figure.rows", "hydra.launcher.n_jobs"):
+    for key in (
+        "device",
+        "log.every",
+        "log.progress",
+        "compile",
+        "channels_last",
+        "tf32",
+        "save_every",
+        "checkpoint_every",
+        "resume",
+        "figure.rows",
+        "hydra.launcher.n_jobs",
+    ):
         assert config.is_inert(key), key
     for key in ("steps", "seed", "loss.beta", "image.size", "optimizer.lr", "loss/style", "model.weights"):
         assert not config.is_inert(key), key
     from stylelab.cli.sweep import fallback_dirname  # a test may look into the command line's code
 
-    assert fallback_dirname(["device=cpu", "log.every=3", "loss.beta=5", "loss/style=w2"], 0) == "loss.beta=5,loss-style=w2"
+    assert (
+        fallback_dirname(["device=cpu", "log.every=3", "loss.beta=5", "loss/style=w2"], 0)
+        == "loss.beta=5,loss-style=w2"
+    )
 
 
 def test_flatten_gives_plain_values():

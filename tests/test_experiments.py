@@ -1,4 +1,5 @@
-"""experiments/gatys2016: every experiment composes to the paper's setting and runs end to end (tiny, random weights)."""
+"""experiments/gatys2016: every experiment composes to the paper's setting and runs end to end (tiny, random
+weights)."""
 
 import json
 import os
@@ -6,20 +7,30 @@ import subprocess
 import sys
 
 import pytest
+from conftest import REPO, make_image, run_cli
 from hydra import compose, initialize_config_module
 from PIL import Image
 
 from stylelab import api, build, config
 from stylelab.cli import figure as figure_cli
 from stylelab.models.vgg import VGG
-from conftest import REPO, make_image, run_cli
 
 EXPERIMENTS_DIR = REPO / "experiments"
 EXPERIMENTS = ["fig1_content", "fig1_style", "fig3", "fig4", "fig5", "fig6", "fig7"]
-GROWING = ["[relu1_1]", "[relu1_1,relu2_1]", "[relu1_1,relu2_1,relu3_1]", "[relu1_1,relu2_1,relu3_1,relu4_1]",
-           "[relu1_1,relu2_1,relu3_1,relu4_1,relu5_1]"]
-GROWING_LABELS = ["relu1_1", "relu1_1, relu2_1", "relu1_1, relu2_1, relu3_1", "relu1_1, relu2_1, relu3_1, relu4_1",
-                  "relu1_1, relu2_1, relu3_1, relu4_1, relu5_1"]  # written out: a range would hide relu1_2
+GROWING = [
+    "[relu1_1]",
+    "[relu1_1,relu2_1]",
+    "[relu1_1,relu2_1,relu3_1]",
+    "[relu1_1,relu2_1,relu3_1,relu4_1]",
+    "[relu1_1,relu2_1,relu3_1,relu4_1,relu5_1]",
+]
+GROWING_LABELS = [
+    "relu1_1",
+    "relu1_1, relu2_1",
+    "relu1_1, relu2_1, relu3_1",
+    "relu1_1, relu2_1, relu3_1, relu4_1",
+    "relu1_1, relu2_1, relu3_1, relu4_1, relu5_1",
+]  # written out: a range would hide relu1_2
 FIG3_PANELS = {  # panel: (style, the paper's alpha/beta)
     "shipwreck": ("shipwreck", 1e-3),
     "starry_night": ("starry_night", 8e-4),
@@ -27,8 +38,14 @@ FIG3_PANELS = {  # panel: (style, the paper's alpha/beta)
     "picasso": ("/my/femme_nue_assise.jpg", 5e-4),
     "composition_vii": ("composition_vii", 5e-4),
 }
-FIG6_STARTS = {"content": ("content", 0), "style": ("style", 0), "noise_seed0": ("noise", 0),
-               "noise_seed1": ("noise", 1), "noise_seed2": ("noise", 2), "noise_seed3": ("noise", 3)}
+FIG6_STARTS = {
+    "content": ("content", 0),
+    "style": ("style", 0),
+    "noise_seed0": ("noise", 0),
+    "noise_seed1": ("noise", 1),
+    "noise_seed2": ("noise", 2),
+    "noise_seed3": ("noise", 3),
+}
 INIT = {"noise": "stylelab.inits.noise", "content": "stylelab.inits.from_content", "style": "stylelab.inits.from_style"}
 
 
@@ -75,7 +92,9 @@ def test_fig1_content_and_style_reconstructions():
 def test_fig3_pairs_each_painting_with_its_ratio():
     assert sweep_params("fig3") == {"experiment/gatys2016/fig3_panel": list(FIG3_PANELS)}
     for panel, (style, ratio) in FIG3_PANELS.items():
-        cfg = compose_experiment("fig3", f"experiment/gatys2016/fig3_panel={panel}", "inputs.picasso=/my/femme_nue_assise.jpg")
+        cfg = compose_experiment(
+            "fig3", f"experiment/gatys2016/fig3_panel={panel}", "inputs.picasso=/my/femme_nue_assise.jpg"
+        )
         assert cfg.style == style and cfg.content == "tubingen"
         assert cfg.loss.alpha / cfg.loss.beta == pytest.approx(ratio)
         assert cfg.figure.inset == "bottom_left"
@@ -117,8 +136,13 @@ def test_fig7_photorealistic_needs_two_photos():
 
 @pytest.mark.slow
 def test_experiments_are_found_from_any_directory(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "stylelab.cli", "+experiment=gatys2016/fig4", "--cfg", "job"],
-                          capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": ""})
+    proc = subprocess.run(
+        [sys.executable, "-m", "stylelab.cli", "+experiment=gatys2016/fig4", "--cfg", "job"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": ""},
+    )
     assert proc.returncode == 0, proc.stderr
     assert "style: composition_vii" in proc.stdout and "rows: loss.style_layers" in proc.stdout
 
@@ -137,8 +161,15 @@ RUNS = [
     ("fig1_style", [], [], GROWING_LABELS),
     ("fig3", ["inputs.picasso={style}"], [], list(FIG3_PANELS)),
     # the key swept is loss.beta; the paper's alpha/beta, the figure's point, is the second line
-    ("fig4", [], GROWING_LABELS, [f"{beta} alpha/beta {ratio}" for beta, ratio in
-                                  (("1e5", "1e-5"), ("1e4", "1e-4"), ("1e3", "1e-3"), ("1e2", "1e-2"))]),
+    (
+        "fig4",
+        [],
+        GROWING_LABELS,
+        [
+            f"{beta} alpha/beta {ratio}"
+            for beta, ratio in (("1e5", "1e-5"), ("1e4", "1e-4"), ("1e3", "1e-3"), ("1e2", "1e-2"))
+        ],
+    ),
     ("fig5", [], [], ["relu2_2", "relu4_2"]),
     ("fig6", [], [], list(FIG6_STARTS)),
     ("fig7", ["inputs.content_photo={content}", "inputs.style_photo={style}"], [], []),
@@ -151,9 +182,17 @@ def test_experiment_runs_and_figure_has_its_grid(tmp_path, capsys, name, extra, 
     content, style = make_image(tmp_path / "c.png", (40, 32), seed=1), make_image(tmp_path / "s.png", (32, 40), seed=2)
     images = [] if name == "fig7" else [f"content={content}", f"style={style}"]  # the samples would need network
     sweep = tmp_path / "sweep"
-    proc = run_cli("-m", f"+experiment=gatys2016/{name}", "model.weights=random", "image.size=32", "steps=2",
-                   "log.progress=false", *images, *(e.format(content=content, style=style) for e in extra),
-                   f"hydra.sweep.dir={sweep}")
+    proc = run_cli(
+        "-m",
+        f"+experiment=gatys2016/{name}",
+        "model.weights=random",
+        "image.size=32",
+        "steps=2",
+        "log.progress=false",
+        *images,
+        *(e.format(content=content, style=style) for e in extra),
+        f"hydra.sweep.dir={sweep}",
+    )
     assert proc.returncode == 0, proc.stderr
     jobs = [p for p in sweep.iterdir() if (p / "final.png").is_file()]
     assert len(jobs) == max(len(rows), 1) * max(len(cols), 1)
@@ -197,10 +236,16 @@ def test_2017_experiments_compose_to_the_papers_settings():
 
 RUNS_2017 = [
     ("colour", ["style={style}"], ["none", "luminance", "match", "original"]),
-    ("spatial", ["style=[{style},{content}]", "inputs.sky_mask={sky}", "inputs.ground_mask={ground}"],
-     ["blend", "simple", "inside", "all"]),
-    ("scale", ["inputs.coarse_style={content}", "inputs.fine_style={style}"],
-     ["relu1_1", "relu1_1, relu2_1", "relu1_1, relu2_1, relu3_1"]),
+    (
+        "spatial",
+        ["style=[{style},{content}]", "inputs.sky_mask={sky}", "inputs.ground_mask={ground}"],
+        ["blend", "simple", "inside", "all"],
+    ),
+    (
+        "scale",
+        ["inputs.coarse_style={content}", "inputs.fine_style={style}"],
+        ["relu1_1", "relu1_1, relu2_1", "relu1_1, relu2_1, relu3_1"],
+    ),
     ("scale_transfer", ["inputs.new_style={style}", "style={content},{style}"], ["c.png", "s.png"]),
     ("style_scale", ["style={style}", "image.size=64"], ["0.5", "1.0", "2.0"]),  # as the experiment types them
 ]
@@ -217,9 +262,17 @@ def test_2017_experiment_runs_and_figure_has_its_grid(tmp_path, capsys, name, ex
     Image.fromarray(255 - np.asarray(Image.open(sky))).save(tmp_path / "ground.png")
     paths = {"content": content, "style": style, "sky": sky, "ground": tmp_path / "ground.png"}
     sweep = tmp_path / "sweep"
-    proc = run_cli("-m", f"+experiment=gatys2017/{name}", "model.weights=random", "image.size=32", "steps=2",
-                   "log.progress=false", f"content={content}", *(e.format(**paths) for e in extra),
-                   f"hydra.sweep.dir={sweep}")
+    proc = run_cli(
+        "-m",
+        f"+experiment=gatys2017/{name}",
+        "model.weights=random",
+        "image.size=32",
+        "steps=2",
+        "log.progress=false",
+        f"content={content}",
+        *(e.format(**paths) for e in extra),
+        f"hydra.sweep.dir={sweep}",
+    )
     assert proc.returncode == 0, proc.stderr
     assert len([p for p in sweep.iterdir() if (p / "final.png").is_file()]) == len(cols)
     figure_cli.main([str(sweep)])
@@ -228,8 +281,7 @@ def test_2017_experiment_runs_and_figure_has_its_grid(tmp_path, capsys, name, ex
         assert json.loads(dict(im.text)["stylelab:cols"])["labels"] == cols
 
 
-ALL_EXPERIMENTS = sorted(str(p.relative_to(EXPERIMENTS_DIR).with_suffix(""))
-                         for p in EXPERIMENTS_DIR.glob("*/*.yaml"))
+ALL_EXPERIMENTS = sorted(str(p.relative_to(EXPERIMENTS_DIR).with_suffix("")) for p in EXPERIMENTS_DIR.glob("*/*.yaml"))
 
 
 @pytest.mark.slow
@@ -241,8 +293,11 @@ def test_every_experiment_builds_on_vgg16_and_keeps_its_start(name):
     cfg, _ = api.compose_with_choices(*base, hydra=True)
     filled = [f"{key}=x.png" for key in config.missing_keys(cfg) if not key.startswith("hydra")]
     params = dict(api.compose_with_choices(*base, *filled, hydra=True)[0].hydra.sweeper.params or {})
-    jobs = [[f"{key}={value}"] for key, values in params.items()
-            for value in (_split_lists(values) if values.strip().startswith("[") else values.split(","))] or [[]]
+    jobs = [
+        [f"{key}={value}"]
+        for key, values in params.items()
+        for value in (_split_lists(values) if values.strip().startswith("[") else values.split(","))
+    ] or [[]]
     for job in jobs:
         cfg, choices = api.compose_with_choices(*base, *filled, *job)
         assert build.build(cfg, choices).model.arch.name == "vgg16"

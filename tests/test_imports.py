@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
 
 PACKAGE = REPO / "stylelab"
@@ -49,7 +48,9 @@ def graph() -> dict[str, set[str]]:
     names = modules()
     edges = {}
     for name, path in names.items():
-        edges[name] = {imported for imported, _ in _imports(path, top_level=True) if imported in names and imported != name}
+        edges[name] = {
+            imported for imported, _ in _imports(path, top_level=True) if imported in names and imported != name
+        }
     return edges
 
 
@@ -61,7 +62,7 @@ def test_the_imports_form_no_cycle():
         path.append(node)
         for nxt in sorted(edges[node]):
             if state.get(nxt) == "open":
-                cycle = path[path.index(nxt):] + [nxt]
+                cycle = path[path.index(nxt) :] + [nxt]
                 pytest.fail("import cycle: " + " -> ".join(cycle))
             if nxt not in state:
                 visit(nxt)
@@ -86,15 +87,20 @@ def test_nothing_outside_the_command_line_imports_it_and_only_the_config_layer_k
 
 def test_no_stylelab_import_is_hidden_in_a_function():
     """The one exception: `stylelab`'s entry point takes the signals over before it imports the app."""
-    hidden = [(name, module) for name, path in modules().items()
-              for module, _ in _imports(path, top_level=False) if module.startswith("stylelab")]
+    hidden = [
+        (name, module)
+        for name, path in modules().items()
+        for module, _ in _imports(path, top_level=False)
+        if module.startswith("stylelab")
+    ]
     assert hidden == [("stylelab.cli", "stylelab.cli"), ("stylelab.cli", "stylelab.cli.app")]
 
 
 def test_torchvision_is_imported_where_its_layers_or_weights_are_used_not_with_stylelab():
     # importing torchvision costs a second or more (it loads torch._dynamo); --help and composing need none
-    code = ("import sys, stylelab.cli.app, stylelab.api, stylelab.loop, stylelab.build; "
-            "print('torchvision' in sys.modules)")
+    code = (
+        "import sys, stylelab.cli.app, stylelab.api, stylelab.loop, stylelab.build; print('torchvision' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "False", out.stderr
 

@@ -28,10 +28,22 @@ PICTURES = {"content": smooth_image(), "style": smooth_image(seed=1)}
 
 def parts(terms, weights, targets, *, optimizer=None, steps=3, levels=None, init=inits.noise, checkpoint_every=0):
     """The parts of a run on random VGG19 weights (tests only), built by hand as a library user would."""
-    return Parts(VGG("vgg19", weights="random"), Objective(terms, weights, targets), optimizer or LBFGS(), init,
-                 Colour(), levels or [Level(32, 0, steps)], Inputs("content", ["style"], [1.0], None, None, False,
-                                                                   "simple", 1.0),
-                 "cpu", 0, False, False, False, checkpoint_every, Watch(progress=False))
+    return Parts(
+        VGG("vgg19", weights="random"),
+        Objective(terms, weights, targets),
+        optimizer or LBFGS(),
+        init,
+        Colour(),
+        levels or [Level(32, 0, steps)],
+        Inputs("content", ["style"], [1.0], None, None, False, "simple", 1.0),
+        "cpu",
+        0,
+        False,
+        False,
+        False,
+        checkpoint_every,
+        Watch(progress=False),
+    )
 
 
 def content_only(layer="relu1_1", scale=1.0, **kwargs):
@@ -185,7 +197,6 @@ def test_observers_are_told_how_the_run_ended_once_then_closed():
     assert end.settings == {} and end.seconds_per_step == result.seconds_per_step  # plain parts: no settings
     diverging = Ends()
     with pytest.raises(Diverged):
-        run(content_only(steps=5, optimizer=Adam(lr=1e30)), pictures=PICTURES, observers=[diverging],
-            stop=lambda: None)
+        run(content_only(steps=5, optimizer=Adam(lr=1e30)), pictures=PICTURES, observers=[diverging], stop=lambda: None)
     (end,) = diverging.ends
     assert end.final is None and end.diverged.startswith("the loss became ") and diverging.closed == 1

@@ -1,13 +1,11 @@
 """notebooks/quickstart.ipynb runs top to bottom as CI runs it: tiny, no network (the trained stand-in of
 ../shared/weights when it is there, else random weights); the TensorBoard cell is tagged skip-execution."""
 
-
 import nbformat
 import pytest
+from conftest import REPO
 from nbclient import NotebookClient
 from PIL import Image
-
-from conftest import REPO
 
 NOTEBOOK = REPO / "notebooks" / "quickstart.ipynb"
 
@@ -17,8 +15,9 @@ def test_the_quickstart_notebook_runs_and_shows_its_pictures(tmp_path, monkeypat
     monkeypatch.setenv("STYLELAB_QUICK", "1")
     monkeypatch.setenv("STYLELAB_NOTEBOOK_OUT", str(tmp_path))
     notebook = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(notebook, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+    NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}}
+    ).execute()
     outputs = [out for cell in notebook.cells if cell.cell_type == "code" for out in cell.get("outputs", [])]
     assert not [out for out in outputs if out.output_type == "error"]
     # the picture, the loss curves and the contact sheet, inline

@@ -114,12 +114,15 @@ def test_the_options_build_their_optimizers():
         ScaleFreeLBFGS([x, torch.zeros(2, requires_grad=True)])
 
 
-@pytest.mark.parametrize("make,message", [
-    (lambda: LBFGS(lr=0), "optimizer.lr must be > 0, not 0"),
-    (lambda: LBFGS(history_size=0), "optimizer.history_size must be >= 1, not 0"),
-    (lambda: TorchLBFGS(tolerance_grad=-1), "optimizer.tolerance_grad must be >= 0, not -1"),
-    (lambda: Adam(lr=float("nan")), "optimizer.lr must be a finite number, not nan"),
-])
+@pytest.mark.parametrize(
+    "make,message",
+    [
+        (lambda: LBFGS(lr=0), "optimizer.lr must be > 0, not 0"),
+        (lambda: LBFGS(history_size=0), "optimizer.history_size must be >= 1, not 0"),
+        (lambda: TorchLBFGS(tolerance_grad=-1), "optimizer.tolerance_grad must be >= 0, not -1"),
+        (lambda: Adam(lr=float("nan")), "optimizer.lr must be a finite number, not nan"),
+    ],
+)
 def test_bad_settings_are_refused_in_one_sentence(make, message):
     with pytest.raises(StyleLabError) as caught:
         make()

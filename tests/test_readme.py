@@ -5,14 +5,18 @@ import re
 import shlex
 
 import pytest
+from conftest import REPO
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from stylelab import api
 from stylelab.cli.argv import quote_path
-from conftest import REPO
 
-READMES = [REPO / "README.md", REPO / "experiments" / "gatys2016" / "README.md",
-           REPO / "experiments" / "gatys2017" / "README.md"]
+READMES = [
+    REPO / "README.md",
+    *sorted((REPO / "docs").glob("*.md")),  # the pages the README links: their commands run too
+    REPO / "experiments" / "gatys2016" / "README.md",
+    REPO / "experiments" / "gatys2017" / "README.md",
+]
 # what a command needs that compose does not: files of the user's own (tested in tests/cli/test_plugins.py)
 NEEDS_USER_FILES = ("--config-dir", "hydra.searchpath")
 
@@ -35,8 +39,12 @@ def commands() -> list[str]:
 def jobs(args: list[str]) -> list[list[str]]:
     """The overrides of every job a command runs (a sweep's combinations; one job otherwise)."""
     parsed = OverridesParser.create().parse_overrides(args)
-    choices = [[f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()] if o.is_sweep_override()
-               else [f"{o.get_key_element()}={o.get_value_element_as_str()}"] for o in parsed]
+    choices = [
+        [f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()]
+        if o.is_sweep_override()
+        else [f"{o.get_key_element()}={o.get_value_element_as_str()}"]
+        for o in parsed
+    ]
     return [list(combo) for combo in itertools.product(*choices)]
 
 

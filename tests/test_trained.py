@@ -17,11 +17,11 @@ from typing import Callable
 
 import pytest
 import torch
+from conftest import REPO
 
 import stylelab
 from stylelab import measures
 from stylelab.io import images
-from conftest import REPO
 
 SHARED = Path(os.environ.get("STYLELAB_SHARED", REPO.parent / "shared"))  # where CI and this machine keep it
 WEIGHTS = SHARED / "weights" / "vgg16-hed.pth"
@@ -33,8 +33,10 @@ STAND_IN = ["model=vgg16", f"model.weights={WEIGHTS}", "model.format=caffe", "lo
 pytestmark = [
     pytest.mark.trained,
     pytest.mark.slow,
-    pytest.mark.skipif(not WEIGHTS.is_file() or not PHOTO.is_file(),
-                       reason=f"needs the trained stand-in {WEIGHTS} and the images in {SHARED / 'images'}"),
+    pytest.mark.skipif(
+        not WEIGHTS.is_file() or not PHOTO.is_file(),
+        reason=f"needs the trained stand-in {WEIGHTS} and the images in {SHARED / 'images'}",
+    ),
 ]
 
 
@@ -45,13 +47,21 @@ def at_size_of(path: Path, picture: torch.Tensor) -> torch.Tensor:
 
 def picture(*overrides: str, content=PHOTO, style=STARRY) -> torch.Tensor:
     """The picture a run writes, (3, H, W) in [0, 1]."""
-    return stylelab.transfer(str(content) if isinstance(content, Path) else content,
-                             style if isinstance(style, (list, torch.Tensor)) else str(style),
-                             *STAND_IN, *overrides).image[0].clamp(0, 1)
+    return (
+        stylelab.transfer(
+            str(content) if isinstance(content, Path) else content,
+            style if isinstance(style, (list, torch.Tensor)) else str(style),
+            *STAND_IN,
+            *overrides,
+        )
+        .image[0]
+        .clamp(0, 1)
+    )
 
 
-def assert_stylised(picture: torch.Tensor, unchanged: torch.Tensor,
-                    claims: dict[str, Callable[[torch.Tensor], bool]]) -> None:
+def assert_stylised(
+    picture: torch.Tensor, unchanged: torch.Tensor, claims: dict[str, Callable[[torch.Tensor], bool]]
+) -> None:
     """Every claim holds for the picture and fails for the unchanged input (same size): each can tell."""
     for name, claim in claims.items():
         assert not claim(unchanged), f"the claim '{name}' holds for the unchanged input: it cannot tell a stylisation"
@@ -101,12 +111,17 @@ def test_stylisation_moves_palette_and_texture_to_the_painting_and_keeps_the_pho
     photo, painting = at_size_of(PHOTO, stylised), at_size_of(STARRY, stylised)
     assert measures.edge_correlation(stylised, photo) > 0.6
     apart = measures.palette_distance(photo, painting)
-    assert_stylised(stylised, photo, {
-        "palette nearer the painting's than the photo's": lambda x: measures.palette_distance(x, painting)
-        < 0.75 * measures.palette_distance(x, photo),
-        "palette moved toward the painting's": lambda x: measures.palette_distance(x, painting) < 0.6 * apart,
-        "texture moved toward the painting's": texture_moved(photo, painting, 0.45),
-    })
+    assert_stylised(
+        stylised,
+        photo,
+        {
+            "palette nearer the painting's than the photo's": lambda x: (
+                measures.palette_distance(x, painting) < 0.75 * measures.palette_distance(x, photo)
+            ),
+            "palette moved toward the painting's": lambda x: measures.palette_distance(x, painting) < 0.6 * apart,
+            "texture moved toward the painting's": texture_moved(photo, painting, 0.45),
+        },
+    )
 
 
 @pytest.mark.parametrize("colour,texture", [("luminance", 0.6), ("original", 0.45)])
@@ -133,15 +148,21 @@ def test_each_masked_region_takes_its_own_styles_colours(tmp_path):
     left[..., : width // 2] = 1
     images.save_image(left, tmp_path / "left.png")
     images.save_image(1 - left, tmp_path / "right.png")
-    x = picture("image.size=128", "steps=80", f"mask.content=[{tmp_path / 'left.png'},{tmp_path / 'right.png'}]",
-                style=[str(STARRY), str(SCREAM)])
+    x = picture(
+        "image.size=128",
+        "steps=80",
+        f"mask.content=[{tmp_path / 'left.png'},{tmp_path / 'right.png'}]",
+        style=[str(STARRY), str(SCREAM)],
+    )
     starry, scream = at_size_of(STARRY, x), at_size_of(SCREAM, x)
     photo = at_size_of(PHOTO, x)
 
     def own_colours(y: torch.Tensor) -> bool:
-        left, right = y[:, :, : width // 2], y[:, :, width // 2:]
-        return all(measures.palette_distance(half, own) < 0.85 * measures.palette_distance(half, other)
-                   for half, own, other in ((left, starry, scream), (right, scream, starry)))
+        left, right = y[:, :, : width // 2], y[:, :, width // 2 :]
+        return all(
+            measures.palette_distance(half, own) < 0.85 * measures.palette_distance(half, other)
+            for half, own, other in ((left, starry, scream), (right, scream, starry))
+        )
 
     assert_stylised(x, photo, {"each half nearer its own style's palette": own_colours})
 
@@ -151,7 +172,7 @@ def tiles() -> torch.Tensor:
     colours = torch.tensor([[0.9, 0.1, 0.1], [0.1, 0.7, 0.2], [0.15, 0.2, 0.9], [0.95, 0.85, 0.1]])
     tile = torch.zeros(3, 16, 16)
     for (y, x), colour in zip([(0, 0), (0, 8), (8, 0), (8, 8)], colours):
-        tile[:, y:y + 8, x:x + 8] = colour[:, None, None]
+        tile[:, y : y + 8, x : x + 8] = colour[:, None, None]
     return tile.repeat(1, 3, 4)
 
 
@@ -163,11 +184,16 @@ def test_a_tiled_style_synthesises_a_texture_with_the_tiles_colours():
     x = picture("image.size=64", "steps=60", "init=noise", "loss.alpha=0", style=style)
     noise = torch.rand(3, 48, 64, generator=torch.Generator().manual_seed(0))  # the run's start (seed 0)
     assert measures.palette_distance(x, style) < 0.5 * measures.palette_distance(x, at_size_of(PHOTO, x))
-    assert_stylised(x, noise, {
-        "palette moved toward the tiles'": lambda y: measures.palette_distance(y, style)
-        < 0.6 * measures.palette_distance(noise, style),
-        "texture moved toward the tiles'": texture_moved(noise, style, 0.85),
-    })
+    assert_stylised(
+        x,
+        noise,
+        {
+            "palette moved toward the tiles'": lambda y: (
+                measures.palette_distance(y, style) < 0.6 * measures.palette_distance(noise, style)
+            ),
+            "texture moved toward the tiles'": texture_moved(noise, style, 0.85),
+        },
+    )
 
 
 def test_torchs_lbfgs_stalls_where_stylelabs_does_not_and_the_run_says_so():
@@ -175,12 +201,24 @@ def test_torchs_lbfgs_stalls_where_stylelabs_does_not_and_the_run_says_so():
     # curvature pair above float32's rounding, so its second step is the raw gradient and overshoots (the total
     # goes from 5.9e6 to 7.7e22); the pair from up there pins its step at 1e-8 for good. The run says so.
     # (loss.beta=1: a beta given keeps the layer weights equal, the objective torch's L-BFGS stalls on)
-    with pytest.warns(UserWarning, match=r"the loss has not changed for 10 steps \(step 1[0-9]\): the optimizer is stuck"):
-        stalled = stylelab.transfer(str(PHOTO), tiles(), *STAND_IN, "image.size=64", "steps=15", "init=noise",
-                                    "loss.alpha=0", "loss.beta=1", "optimizer=lbfgs_torch")
+    with pytest.warns(
+        UserWarning, match=r"the loss has not changed for 10 steps \(step 1[0-9]\): the optimizer is stuck"
+    ):
+        stalled = stylelab.transfer(
+            str(PHOTO),
+            tiles(),
+            *STAND_IN,
+            "image.size=64",
+            "steps=15",
+            "init=noise",
+            "loss.alpha=0",
+            "loss.beta=1",
+            "optimizer=lbfgs_torch",
+        )
     start = stalled.curves["loss/total"][0][1]
     assert stalled.final.total.item() > 0.99 * start
     # stylelab's, same start: measured 4.9e4 after 30 steps, from 5.9e6
-    moved = stylelab.transfer(str(PHOTO), tiles(), *STAND_IN, "image.size=64", "steps=15", "init=noise", "loss.alpha=0",
-                              "loss.beta=1")
+    moved = stylelab.transfer(
+        str(PHOTO), tiles(), *STAND_IN, "image.size=64", "steps=15", "init=noise", "loss.alpha=0", "loss.beta=1"
+    )
     assert moved.final.total.item() < 0.1 * start

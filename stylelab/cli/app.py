@@ -50,8 +50,11 @@ OmegaConf.register_new_resolver("stylelab_settings", settings_help, replace=True
 def _clean_failed_run(run_dir: Path, record: Path) -> None:
     """After a user error, remove what this attempt wrote: the whole run folder unless it holds a result (a
     checkpoint, a picture), or only this attempt's record (a refused resume's .hydra/resumed-<time>)."""
-    results = [p for p in (run_dir.iterdir() if run_dir.is_dir() else ())
-               if p.name in (checkpoint.FILE, "final.png") or p.name.startswith("step_")]
+    results = [
+        p
+        for p in (run_dir.iterdir() if run_dir.is_dir() else ())
+        if p.name in (checkpoint.FILE, "final.png") or p.name.startswith("step_")
+    ]
     if not results and not record.name.startswith("resumed-"):
         shutil.rmtree(run_dir, ignore_errors=True)
     elif record.name.startswith("resumed-"):
@@ -66,8 +69,15 @@ def _save_resumed(cfg: DictConfig) -> None:
     write_atomic(folder / "config.yaml", lambda f: f.write(text.encode("utf-8")))
 
 
-def record_failure(run_dir: Path, reason: str, details: str, cfg: DictConfig, settings: dict, varying: dict[str, str],
-                   tensorboard: bool = True) -> None:
+def record_failure(
+    run_dir: Path,
+    reason: str,
+    details: str,
+    cfg: DictConfig,
+    settings: dict,
+    varying: dict[str, str],
+    tensorboard: bool = True,
+) -> None:
     """error.txt and the run's TensorBoard say why the job failed (HParams lists it with status failure)."""
     text = reason + ("\n\n" + details if details else "") + "\n"
     write_atomic(run_dir / read.ERROR_FILE, lambda f: f.write(text.encode("utf-8")))
@@ -102,12 +112,18 @@ def notes(cfg: DictConfig, overrides: list[str], typed: dict[str, str]) -> dict[
     """The Text tab of a run: the command that makes this run alone (a sweep's job included, its swept values
     as the user typed them), its overrides one per line, and the config it ran with (Markdown: TensorBoard
     renders code blocks as typed)."""
-    overrides = [f"{key}={typed[key.lstrip('+~')]}" if key.lstrip("+~") in typed else item
-                 for item in overrides for key in [item.partition("=")[0]]]
+    overrides = [
+        f"{key}={typed[key.lstrip('+~')]}" if key.lstrip("+~") in typed else item
+        for item in overrides
+        for key in [item.partition("=")[0]]
+    ]
     command = " ".join(["stylelab", *map(_shell_word, overrides)])
     listed = "\n".join(f"- `{o}`" for o in overrides) or "(none: the defaults)"
-    return {"command": f"`{command}`", "overrides": listed,
-            "config": "```yaml\n" + OmegaConf.to_yaml(cfg, resolve=True) + "```"}
+    return {
+        "command": f"`{command}`",
+        "overrides": listed,
+        "config": "```yaml\n" + OmegaConf.to_yaml(cfg, resolve=True) + "```",
+    }
 
 
 def _varying(hydra_cfg) -> dict[str, str]:
@@ -147,20 +163,7 @@ def app(cfg: DictConfig) -> None:
     choices = {group: option for group, option in hydra_cfg.runtime.choices.items() if not group.startswith("hydra")}
     varying = _varying(hydra_cfg) if sweeping else {}
     try:
-        (run_dir / read.ERROR_FILE).unlink(missing_ok=True)  # a job run again starts without its old error
-        missing = config.missing_keys(cfg)
-        if missing:
-            raise StyleLabError(f"this config needs a value for {', '.join(missing)}: give it on the command "
-                                f"line, e.g. {missing[0]}=<...>")
-        start_over = False
-        if cfg.resume:
-            cfg, choices, start_over = resume.resumed_config(cfg, choices, list(hydra_cfg.overrides.task))
-            _save_resumed(cfg)
-            if start_over:
-                print(f"stylelab: there is no checkpoint.pt in {run_dir}, so that run starts over there", flush=True)
-        parts = build.build(cfg, choices)
-        result = loop.run(parts, run_dir, resume=bool(cfg.resume) or requeued(run_dir), start_over=start_over,
-                          stop=STOP.reason, varying=varying, notes=notes(cfg, list(hydra_cfg.overrides.task), varying))
+        result = _job(cfg, choices, hydra_cfg, run_dir, varying)
     except KeyboardInterrupt:  # before or after the loop; the loop itself saves and reports
         print("stylelab: interrupted", file=sys.stderr, flush=True)
         sys.exit(130)
@@ -183,13 +186,46 @@ def app(cfg: DictConfig) -> None:
             raise
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
         record_failure(run_dir, reason, traceback.format_exc(), cfg, _settings(cfg, choices), varying)
-        print(f"stylelab: error: job {hydra_cfg.job.num} ({run_dir.name}) crashed: {reason} (traceback in "
-              f"{run_dir / read.ERROR_FILE})", file=sys.stderr, flush=True)
+        print(
+            f"stylelab: error: job {hydra_cfg.job.num} ({run_dir.name}) crashed: {reason} (traceback in "
+            f"{run_dir / read.ERROR_FILE})",
+            file=sys.stderr,
+            flush=True,
+        )
         return
+    _report(result, run_dir, hydra_cfg, sweeping)
 
+
+def _job(cfg: DictConfig, choices: dict, hydra_cfg, run_dir: Path, varying: dict) -> loop.RunResult:
+    """One job: its config checked (and a resumed run's read back), built, run in its folder."""
+    (run_dir / read.ERROR_FILE).unlink(missing_ok=True)  # a job run again starts without its old error
+    config.require_values(cfg)
+    start_over = False
+    if cfg.resume:
+        cfg, choices, start_over = resume.resumed_config(cfg, choices, list(hydra_cfg.overrides.task))
+        _save_resumed(cfg)
+        if start_over:
+            print(f"stylelab: there is no checkpoint.pt in {run_dir}, so that run starts over there", flush=True)
+    parts = build.build(cfg, choices)
+    return loop.run(
+        parts,
+        run_dir,
+        resume=bool(cfg.resume) or requeued(run_dir),
+        start_over=start_over,
+        stop=STOP.reason,
+        varying=varying,
+        notes=notes(cfg, list(hydra_cfg.overrides.task), varying),
+    )
+
+
+def _report(result: loop.RunResult, run_dir: Path, hydra_cfg, sweeping: bool) -> None:
+    """What a finished job prints, and the signal that stopped it passed on."""
     status = f" ({result.stopped})" if result.stopped else ""
-    print(f"stylelab: wrote {result.final_path} after {result.steps_done} steps in {result.seconds:.1f} s "
-          f"({result.seconds_per_step:.3f} s/step, device {result.device}){status}", flush=True)
+    print(
+        f"stylelab: wrote {result.final_path} after {result.steps_done} steps in {result.seconds:.1f} s "
+        f"({result.seconds_per_step:.3f} s/step, device {result.device}){status}",
+        flush=True,
+    )
     if result.checkpoint_path:
         print(f"stylelab: saved {result.checkpoint_path}; continue with resume={run_dir}", flush=True)
     if STOP.caught is not None and (sweeping or STOP.caught != signal.SIGINT):  # a single run's Ctrl-C: exit 0
@@ -234,8 +270,11 @@ def _check_folders(line: command_line.CommandLine) -> None:
 def _quick_help(line) -> bool:
     """Print `--help` without Hydra's app, when there is nothing it would do differently: no folder of the
     user's own configs (Hydra's loader lists their options)."""
-    if not ("--help" in line.flags or "-h" in line.flags) or line.config_dir or any(
-            o.startswith("hydra.searchpath=") for o in line.overrides):
+    if (
+        not ("--help" in line.flags or "-h" in line.flags)
+        or line.config_dir
+        or any(o.startswith("hydra.searchpath=") for o in line.overrides)
+    ):
         return False
     try:
         text = render_help(line.overrides)

@@ -23,13 +23,46 @@ from stylelab.cli.sweep import split_top_level
 from stylelab.errors import StyleLabError
 from stylelab.overrides import compose_with_choices, explain, parses, quote
 
-PATH_KEYS = ("content", "style", "init.path", "model.weights", "resume", "mask.content", "mask.style",
-             "hydra.run.dir", "hydra.sweep.dir")
+PATH_KEYS = (
+    "content",
+    "style",
+    "init.path",
+    "model.weights",
+    "resume",
+    "mask.content",
+    "mask.style",
+    "hydra.run.dir",
+    "hydra.sweep.dir",
+)
 # Hydra's own command-line flags (hydra.main's parser): those that take a value, and the others
-HYDRA_VALUE_FLAGS = ("--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
-                     "--config-dir", "-cd", "--experimental-rerun")
-HYDRA_FLAGS = ("--help", "-h", "--hydra-help", "--version", "--resolve", "--run", "-r", "--multirun", "-m",
-               "--shell-completion", "-sc", "--info", "-i")
+HYDRA_VALUE_FLAGS = (
+    "--cfg",
+    "-c",
+    "--package",
+    "-p",
+    "--config-path",
+    "-cp",
+    "--config-name",
+    "-cn",
+    "--config-dir",
+    "-cd",
+    "--experimental-rerun",
+)
+HYDRA_FLAGS = (
+    "--help",
+    "-h",
+    "--hydra-help",
+    "--version",
+    "--resolve",
+    "--run",
+    "-r",
+    "--multirun",
+    "-m",
+    "--shell-completion",
+    "-sc",
+    "--info",
+    "-i",
+)
 _NOT_A_RUN = ("--help", "-h", "--hydra-help", "--version", "--info", "-i", "--shell-completion", "-sc")
 _MAX_CHECKED = 64  # sweeps with more combinations are checked one swept value at a time
 
@@ -78,13 +111,19 @@ def split(argv: list[str]) -> CommandLine:
                 i += 1
         elif arg.startswith("-") and name in HYDRA_FLAGS:
             flags[name] = value if eq else True
-            if name in ("--info", "-i") and not eq and i + 1 < len(argv) and "=" not in argv[i + 1] \
-                    and not argv[i + 1].startswith("-"):
+            if (
+                name in ("--info", "-i")
+                and not eq
+                and i + 1 < len(argv)
+                and "=" not in argv[i + 1]
+                and not argv[i + 1].startswith("-")
+            ):
                 flags[name] = argv[i + 1]
                 i += 1
         elif arg.startswith("-") and not eq:
-            raise StyleLabError(f"unknown option {arg}; `stylelab --help` lists the settings, `stylelab --hydra-help` "
-                                f"Hydra's flags")
+            raise StyleLabError(
+                f"unknown option {arg}; `stylelab --help` lists the settings, `stylelab --hydra-help` Hydra's flags"
+            )
         else:
             where.append(i)
         i += 1
@@ -131,10 +170,13 @@ def _one_mode(line: CommandLine) -> CommandLine:
     showing = [flag for flag in ("--cfg", "-c", "--info", "-i") if flag in line.flags]
     modes = [flag for flag in ("--run", "-r", "--multirun", "-m", "--shell-completion", "-sc") if flag in line.flags]
     if showing and line.multirun:
-        sweeps = [o for o in line.overrides if parses(o) and OverridesParser.create().parse_override(o).is_sweep_override()]
+        sweeps = [
+            o for o in line.overrides if parses(o) and OverridesParser.create().parse_override(o).is_sweep_override()
+        ]
         if sweeps:
-            raise StyleLabError(f"{showing[0]} shows one job's config, so give one value per setting, not the sweep "
-                                f"{sweeps[0]}")
+            raise StyleLabError(
+                f"{showing[0]} shows one job's config, so give one value per setting, not the sweep {sweeps[0]}"
+            )
         keep = [i for i, a in enumerate(line.argv) if a not in ("-m", "--multirun")]
         where = [keep.index(i) for i in line.where]
         flags = {k: v for k, v in line.flags.items() if k not in ("-m", "--multirun")}
@@ -165,15 +207,17 @@ def search_path(config_dir: str | None, overrides: list[str]) -> list[str]:
 def jobs_of(overrides: list[str]) -> list[list[str]]:
     """Every job of these overrides (a sweep's combinations), or each swept value once when there are many."""
     parsed = OverridesParser.create().parse_overrides(overrides)
-    values = [[f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()] if o.is_sweep_override()
-              else [o.input_line] for o in parsed]
+    values = [
+        [f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()] if o.is_sweep_override() else [o.input_line]
+        for o in parsed
+    ]
     combos = 1
     for v in values:
         combos *= len(v)
     if combos <= _MAX_CHECKED:
         return [list(c) for c in itertools.product(*values)]
     first = [v[0] for v in values]  # each swept value with the first of every other key
-    return [first[:i] + [value] + first[i + 1:] for i, vs in enumerate(values) for value in vs]
+    return [first[:i] + [value] + first[i + 1 :] for i, vs in enumerate(values) for value in vs]
 
 
 def check(overrides: list[str]) -> None:
@@ -184,7 +228,4 @@ def check(overrides: list[str]) -> None:
         raise StyleLabError(explain(exc, overrides)) from None
     for job in jobs:
         cfg, _ = compose_with_choices(*job)  # a mistake is one sentence
-        missing = config.missing_keys(cfg)  # values an experiment leaves to the user (its images)
-        if missing:
-            raise StyleLabError(f"this config needs a value for {', '.join(missing)}: give it on the command "
-                                f"line, e.g. {missing[0]}=<...>")
+        config.require_values(cfg)  # values an experiment leaves to the user (its images)

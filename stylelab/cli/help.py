@@ -24,7 +24,9 @@ def groups_help() -> str:
             name = f"{parent}/{group}" if parent else group
             if name == "hydra":
                 continue
-            options = [o for o in loader.get_group_options(name, ObjectType.CONFIG) if not o.endswith(config.SCHEMA_SUFFIX)]
+            options = [
+                o for o in loader.get_group_options(name, ObjectType.CONFIG) if not o.endswith(config.SCHEMA_SUFFIX)
+            ]
             if options:
                 yield name, f"  {name}: {', '.join(sorted(options))}"
             yield from walk(name)
@@ -53,8 +55,11 @@ def settings_help() -> str:
     for group, option, node in config.package_options():
         schema = config.schema_of(node["_target_"], bool(node.get("_partial_", False)))
         hints = typing.get_type_hints(schema)
-        fields = [f"{f.name}={_shown(node[f.name]) if f.name in node else _default(f)} ({_kind(hints[f.name])})"
-                  for f in dataclasses.fields(schema) if not f.name.startswith("_")]
+        fields = [
+            f"{f.name}={_shown(node[f.name]) if f.name in node else _default(f)} ({_kind(hints[f.name])})"
+            for f in dataclasses.fields(schema)
+            if not f.name.startswith("_")
+        ]
         lines.append(f"  {group}={option}: {', '.join(fields) if fields else '(none)'}")
     return "\n".join(lines)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from stylelab.backend import DEVICES, resolve_device
 from stylelab.cli.common import tool
 from stylelab.models import formats
-from stylelab.models.normalize import calibration_images, normalize_vgg, save_normalized
 from stylelab.models.arch import ARCHS, POOLINGS
+from stylelab.models.normalize import calibration_images, normalize_vgg, save_normalized
 from stylelab.models.weights import load_weights
 
 
@@ -35,8 +35,9 @@ def normalize(argv: list[str] | None = None) -> Path:
     device = resolve_device(args.device)
     pictures = calibration_images(args.images, args.size)  # before the (large) weights: fail fast
     loaded = load_weights(args.model, args.weights, format=args.format, seed=args.seed, progress=True)
-    result = normalize_vgg(loaded.state, loaded.convention, pictures, arch=args.model, pooling=args.pooling,
-                           device=device)
+    result = normalize_vgg(
+        loaded.state, loaded.convention, pictures, arch=args.model, pooling=args.pooling, device=device
+    )
     note = f"mean rectified response 1 over {len(pictures)} images at longest side {args.size}, {args.pooling} pooling"
     out = save_normalized(args.out or f"{args.model}-normalised.pth", result, loaded.convention, loaded.format, note)
 

@@ -48,9 +48,11 @@ def resumed_config(cfg: DictConfig, choices: dict[str, str], overrides: list[str
             old, new = OmegaConf.select(saved, key), OmegaConf.select(cfg, key)
             old, new = config.plain(old), config.plain(new)
         if old != new:
-            raise StyleLabError(f"cannot resume {folder}: it was made with {key}={old}, and this command line "
-                                f"sets {key}={new}; only steps and settings that do not change the picture "
-                                f"(device, logging, speed switches) may change")
+            raise StyleLabError(
+                f"cannot resume {folder}: it was made with {key}={old}, and this command line "
+                f"sets {key}={new}; only steps and settings that do not change the picture "
+                f"(device, logging, speed switches) may change"
+            )
     with open_dict(saved):
         for key in changes:
             if not key.startswith("hydra"):
@@ -69,8 +71,10 @@ def check_run_folder(folder: Path) -> None:
     if not folder.is_dir():
         raise StyleLabError(f"'{folder}' is a file, not a run folder")
     if not ((folder / ".hydra" / "config.yaml").is_file() or (folder / checkpoint.FILE).is_file()):
-        raise StyleLabError(f"'{folder}' is not a stylelab run folder (it has no .hydra/config.yaml and no "
-                            f"{checkpoint.FILE}); nothing was written into it")
+        raise StyleLabError(
+            f"'{folder}' is not a stylelab run folder (it has no .hydra/config.yaml and no "
+            f"{checkpoint.FILE}); nothing was written into it"
+        )
 
 
 def resume_value(line: CommandLine) -> tuple[int, Path | None] | None:
@@ -103,5 +107,14 @@ def sweep_resumed(line: CommandLine, folder: Path, index: int) -> tuple[list[str
     flags = [line.argv[i] for i in keep if i not in line.where]  # Hydra's flags first, as for_hydra puts them
     overrides = [line.argv[i] for i in keep if i in line.where]
     stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-    return ["-m", *flags, *overrides, "resume=" + ",".join(quote(str(p)) for p in pending),
-            f"hydra.sweep.dir={quote(str(folder / '.resumed' / stamp))}"], len(pending), len(jobs)
+    return (
+        [
+            "-m",
+            *flags,
+            *overrides,
+            "resume=" + ",".join(quote(str(p)) for p in pending),
+            f"hydra.sweep.dir={quote(str(folder / '.resumed' / stamp))}",
+        ],
+        len(pending),
+        len(jobs),
+    )

@@ -84,7 +84,9 @@ def symmetric_power(matrix: torch.Tensor, power: float) -> torch.Tensor:
     return (vectors * eigenvalues.clamp_min(0).pow(power)) @ vectors.T
 
 
-def match_colours(style: torch.Tensor, content: torch.Tensor, method: Method = "pca", eps: float = 1e-5) -> torch.Tensor:
+def match_colours(
+    style: torch.Tensor, content: torch.Tensor, method: Method = "pca", eps: float = 1e-5
+) -> torch.Tensor:
     """The style (3, H, W) recoloured so its pixels have the content's mean and covariance:
     x' = A (x - mu_S) + mu_C, eps I added to both covariances, clipped to [0, 1]. A is
         pca   Sigma_C^1/2 Sigma_S^-1/2                                  (symmetric square roots)

@@ -38,8 +38,12 @@ def resize_mask(mask: torch.Tensor, hw: tuple[int, int], *, soft: bool = False) 
     """The mask at the image's size (H, W): area-averaged, thresholded at 0.5 again unless soft."""
     if tuple(mask.shape[-2:]) == tuple(hw):
         return mask
-    resized = F.interpolate(mask, size=hw, mode="area" if hw[0] <= mask.shape[-2] else "bilinear",
-                            **({} if hw[0] <= mask.shape[-2] else {"align_corners": False}))
+    resized = F.interpolate(
+        mask,
+        size=hw,
+        mode="area" if hw[0] <= mask.shape[-2] else "bilinear",
+        **({} if hw[0] <= mask.shape[-2] else {"align_corners": False}),
+    )
     return resized.clamp(0, 1) if soft else (resized >= 0.5).to(mask.dtype)
 
 

@@ -87,8 +87,10 @@ def check_folder(folder: str | os.PathLike, needed: int = 0, what: str = "run fo
         raise StyleLabError(f"cannot make the {what} '{folder}': {where}{read_reason(exc, writing=True)}") from None
     free = shutil.disk_usage(ancestor).free
     if free < needed:
-        raise StyleLabError(f"cannot run in '{folder}': its disk has {_mb(free)} free, and the run writes about "
-                            f"{_mb(needed)} (final.png, TensorBoard, checkpoint.pt)")
+        raise StyleLabError(
+            f"cannot run in '{folder}': its disk has {_mb(free)} free, and the run writes about "
+            f"{_mb(needed)} (final.png, TensorBoard, checkpoint.pt)"
+        )
 
 
 def _mb(n: float) -> str:

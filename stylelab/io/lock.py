@@ -30,8 +30,10 @@ def hold(folder: Path) -> None:
     except BlockingIOError:
         other = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
         os.close(fd)
-        raise StyleLabError(f"'{folder}' is in use by another stylelab (process {other}); wait until it ends or stop "
-                            f"it, then run this again") from None
+        raise StyleLabError(
+            f"'{folder}' is in use by another stylelab (process {other}); wait until it ends or stop "
+            f"it, then run this again"
+        ) from None
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())
     _held[folder] = fd

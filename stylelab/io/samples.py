@@ -35,8 +35,7 @@ class SampleImage:
 
 # Raw files pinned to one commit, so the sha256 values below stay valid.
 _JCJ = (
-    "https://raw.githubusercontent.com/jcjohnson/neural-style/"
-    "07c4b8299f8fbdafec0c514fc820ff1d7ff62e46/examples/inputs"
+    "https://raw.githubusercontent.com/jcjohnson/neural-style/07c4b8299f8fbdafec0c514fc820ff1d7ff62e46/examples/inputs"
 )
 _KAUTENJA = (
     "https://raw.githubusercontent.com/Kautenja/a-neural-algorithm-of-artistic-style/"
@@ -123,9 +122,7 @@ def cache_dir() -> Path:
     return Path.home() / ".cache" / "stylelab"
 
 
-def fetch_sample(
-    sample: SampleImage, *, folder: Path | None = None, progress: bool = True
-) -> Path:
+def fetch_sample(sample: SampleImage, *, folder: Path | None = None, progress: bool = True) -> Path:
     """Return the local copy of a sample image, downloading it once if needed."""
     folder = Path(folder) if folder is not None else cache_dir() / "images"
     dst = folder / sample.file
@@ -135,9 +132,7 @@ def fetch_sample(
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise StyleLabError(
-            f"cannot create the image folder '{folder}': {read_reason(exc, writing=True)}"
-        ) from None
+        raise StyleLabError(f"cannot create the image folder '{folder}': {read_reason(exc, writing=True)}") from None
     _download(sample, dst, progress)
     return dst
 
@@ -181,11 +176,11 @@ def _download(sample: SampleImage, dst: Path, progress: bool) -> None:
 
     try:
         with _socket_timeout(_DOWNLOAD_TIMEOUT_S):
-            torch.hub.download_url_to_file(
-                sample.url, str(dst), hash_prefix=sample.sha256, progress=progress
-            )
+            torch.hub.download_url_to_file(sample.url, str(dst), hash_prefix=sample.sha256, progress=progress)
     except (OSError, http.client.HTTPException) as exc:
-        raise NotDownloaded([Download(sample.file, sample.url, dst.parent, sample.sha256, network_reason(exc))]) from None
+        raise NotDownloaded(
+            [Download(sample.file, sample.url, dst.parent, sample.sha256, network_reason(exc))]
+        ) from None
     except RuntimeError:
         # torch.hub raises RuntimeError on a hash mismatch and has already deleted the file.
         raise StyleLabError(

@@ -53,12 +53,20 @@ class Balance:
 
 # What each kind of file calls for (README, "What alpha and beta mean").
 BALANCES = {
-    "torchvision": Balance(beta=1.032e9, source="the PyTorch tutorial's weights (content 1, style 1e6) in the "
-                                                "paper's units at 512 px"),
-    "caffe": Balance(ratio=3.0, per_layer=True, source="w_l E_l(0) equal across the style layers, then beta * "
-                                                       "style(0) = 3 * content(0); measured on a trained Caffe-input VGG16"),
-    "matconvnet": Balance(ratio=3.0, per_layer=True, source="w_l E_l(0) equal across the style layers, then beta * "
-                                                            "style(0) = 3 * content(0), as for Caffe's input"),
+    "torchvision": Balance(
+        beta=1.032e9, source="the PyTorch tutorial's weights (content 1, style 1e6) in the paper's units at 512 px"
+    ),
+    "caffe": Balance(
+        ratio=3.0,
+        per_layer=True,
+        source="w_l E_l(0) equal across the style layers, then beta * "
+        "style(0) = 3 * content(0); measured on a trained Caffe-input VGG16",
+    ),
+    "matconvnet": Balance(
+        ratio=3.0,
+        per_layer=True,
+        source="w_l E_l(0) equal across the style layers, then beta * style(0) = 3 * content(0), as for Caffe's input",
+    ),
 }
 PAPER = Balance(beta=1e3, source="the paper's alpha/beta = 1e-3, for its normalised network")
 
@@ -79,8 +87,11 @@ def balance(objective, balance, features, content: torch.Tensor) -> dict[str, fl
     def total(name: str) -> float:
         return sum(objective.terms[name].layers[layer] * value for layer, value in at_zero[name].items())
 
-    content_at_zero = sum(objective.weights[name] * total(name) for name in objective.terms
-                          if objective.targets[name] == "content" and objective.weights[name])
+    content_at_zero = sum(
+        objective.weights[name] * total(name)
+        for name in objective.terms
+        if objective.targets[name] == "content" and objective.weights[name]
+    )
     out = {}
     for name in [name for name, weight in objective.weights.items() if weight is None]:
         evened = balance.layer_weights(objective.terms[name].layers, at_zero[name])
@@ -89,8 +100,10 @@ def balance(objective, balance, features, content: torch.Tensor) -> dict[str, fl
         out[name] = balance.weight(content_at_zero, sum(w * at_zero[name][layer] for layer, w in evened.items()))
     restore(objective, out)
     if balance.beta is None:
-        log.info(", ".join(f"the {name} weight is {w:.4g}" for name, w in out.items() if "/" not in name)
-                 + f" ({balance.source})")
+        log.info(
+            ", ".join(f"the {name} weight is {w:.4g}" for name, w in out.items() if "/" not in name)
+            + f" ({balance.source})"
+        )
     return out
 
 

@@ -103,8 +103,9 @@ class Objective(nn.Module):
     prepares the images sets each term's target from those images' responses.
     """
 
-    def __init__(self, terms: Mapping[str, Term], weights: Mapping[str, float],
-                 targets: Mapping[str, str] | None = None):
+    def __init__(
+        self, terms: Mapping[str, Term], weights: Mapping[str, float], targets: Mapping[str, str] | None = None
+    ):
         super().__init__()
         if set(terms) != set(weights):
             raise ValueError(f"terms {sorted(terms)} and weights {sorted(weights)} must name the same terms")
@@ -114,7 +115,9 @@ class Objective(nn.Module):
         self.targets = {name: str((targets or {}).get(name, "none")) for name in terms}
         for name, target in self.targets.items():
             if target not in TARGETS:
-                raise StyleLabError(f"the target of loss term {name} must be one of {', '.join(TARGETS)}, not {target!r}")
+                raise StyleLabError(
+                    f"the target of loss term {name} must be one of {', '.join(TARGETS)}, not {target!r}"
+                )
 
     @property
     def layers(self) -> list[str]:

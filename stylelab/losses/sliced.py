@@ -19,7 +19,6 @@ import torch.nn.functional as F
 from stylelab.errors import StyleLabError
 from stylelab.losses.style import StyleLoss, at_least_float32
 
-
 _SORT_POOL: ThreadPoolExecutor | None = None
 
 
@@ -86,7 +85,8 @@ def argsort_rows(x: torch.Tensor) -> torch.Tensor:
 class _SortedDistance(torch.autograd.Function):
     """mean over rows k and positions m of (sort(x_k)_m - t_k,m)^2, x: (K, M), t: (K, M) sorted rows.
 
-    Its gradient sends each difference back to the position it came from: dx_k[idx_k,m] = 2 (sort(x_k)_m - t_k,m) / (K M).
+    Its gradient sends each difference back to the position it came from:
+    dx_k[idx_k,m] = 2 (sort(x_k)_m - t_k,m) / (K M).
     """
 
     @staticmethod

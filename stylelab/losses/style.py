@@ -108,8 +108,13 @@ class StyleLoss(Term):
     def set_target(self, features: dict[str, torch.Tensor]) -> None:
         self.set_targets([features])
 
-    def set_targets(self, styles: list[dict[str, torch.Tensor]], weights: list[float] | None = None,
-                    guides: list[dict] | None = None, style_guides: list[dict | None] | None = None) -> None:
+    def set_targets(
+        self,
+        styles: list[dict[str, torch.Tensor]],
+        weights: list[float] | None = None,
+        guides: list[dict] | None = None,
+        style_guides: list[dict | None] | None = None,
+    ) -> None:
         """The targets from the style images' responses {layer: (1, N, h, w)}.
 
         Without `guides`, one target per layer: the styles blended with `weights`. With `guides` (one
@@ -199,8 +204,10 @@ class MeanStdLoss(StyleLoss):
         return mu, sigma
 
     def blend(self, targets: list, weights: list[float]):
-        return (sum(w * mu for (mu, _), w in zip(targets, weights)),
-                sum(w * sigma for (_, sigma), w in zip(targets, weights)))
+        return (
+            sum(w * mu for (mu, _), w in zip(targets, weights)),
+            sum(w * sigma for (_, sigma), w in zip(targets, weights)),
+        )
 
     def score(self, representation, target) -> torch.Tensor:
         (mu, sigma), (mu_s, sigma_s) = representation, target
@@ -265,8 +272,10 @@ class W2Loss(StyleLoss):
         return moments(f.double())  # once per image size: float64 from the start
 
     def blend(self, targets: list, weights: list[float]):
-        return (sum(w * mu for (mu, _), w in zip(targets, weights)),
-                sum(w * cov for (_, cov), w in zip(targets, weights)))
+        return (
+            sum(w * mu for (mu, _), w in zip(targets, weights)),
+            sum(w * cov for (_, cov), w in zip(targets, weights)),
+        )
 
     def finish_target(self, target):
         mu, cov = target

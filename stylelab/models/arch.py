@@ -12,6 +12,7 @@ from typing import get_args
 import torch.nn as nn
 
 from stylelab.choices import Pooling
+
 POOLINGS: tuple[str, ...] = get_args(Pooling)
 CHANNELS = (64, 128, 256, 512, 512)  # filters of the five blocks, the same in every VGG
 
@@ -33,12 +34,22 @@ class Arch:
 
 
 ARCHS: dict[str, Arch] = {
-    "vgg16": Arch("vgg16", (2, 2, 3, 3, 3), "VGG16_Weights.IMAGENET1K_V1",
-                  "https://download.pytorch.org/models/vgg16-397923af.pth",
-                  {"397923af": "torchvision", "00b39a1b": "caffe"}, "imagenet-vgg-verydeep-16.mat"),
-    "vgg19": Arch("vgg19", (2, 2, 4, 4, 4), "VGG19_Weights.IMAGENET1K_V1",
-                  "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
-                  {"dcbb9e9d": "torchvision", "d01eb7cb": "caffe"}, "imagenet-vgg-verydeep-19.mat"),
+    "vgg16": Arch(
+        "vgg16",
+        (2, 2, 3, 3, 3),
+        "VGG16_Weights.IMAGENET1K_V1",
+        "https://download.pytorch.org/models/vgg16-397923af.pth",
+        {"397923af": "torchvision", "00b39a1b": "caffe"},
+        "imagenet-vgg-verydeep-16.mat",
+    ),
+    "vgg19": Arch(
+        "vgg19",
+        (2, 2, 4, 4, 4),
+        "VGG19_Weights.IMAGENET1K_V1",
+        "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
+        {"dcbb9e9d": "torchvision", "d01eb7cb": "caffe"},
+        "imagenet-vgg-verydeep-19.mat",
+    ),
 }
 
 

@@ -26,8 +26,8 @@ from stylelab.io import images
 from stylelab.io.atomic import write_atomic
 from stylelab.models import formats
 from stylelab.models.arch import Arch, arch_of, layer_table
-from stylelab.models.vgg import VGGFeatures
 from stylelab.models.formats import InputConvention
+from stylelab.models.vgg import VGGFeatures
 
 
 def convs(arch: Arch) -> dict[str, int]:
@@ -57,7 +57,7 @@ def relu_means(
         raise StyleLabError("no calibration images: the means need at least one picture")
     arch = arch_of(arch)
     table = convs(arch)
-    relus = ["relu" + name[len("conv"):] for name in table]
+    relus = ["relu" + name[len("conv") :] for name in table]
     net = VGGFeatures(relus, state, arch=arch, pooling=pooling, convention=convention).to(device, dtype)
     with torch.no_grad():  # VGGFeatures loads through float32 modules: put the exact values back
         for name, index in table.items():

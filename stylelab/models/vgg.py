@@ -35,8 +35,14 @@ class VGG:
     the activations in the backward pass: less memory, slower steps.
     """
 
-    def __init__(self, arch: str = "vgg19", weights: str = "imagenet", format: Format = "auto",
-                 pooling: Pooling = "avg", checkpointing: bool = False):
+    def __init__(
+        self,
+        arch: str = "vgg19",
+        weights: str = "imagenet",
+        format: Format = "auto",
+        pooling: Pooling = "avg",
+        checkpointing: bool = False,
+    ):
         if arch not in ARCHS:
             raise StyleLabError(f"model.arch must be one of {', '.join(ARCHS)}, not {arch!r}")
         formats.check_format(str(format))
@@ -57,8 +63,9 @@ class VGG:
         if unknown:
             elsewhere = [a.title for a in ARCHS.values() if a is not self.arch and unknown[0] in layer_table(a)]
             note = f" ({unknown[0]} is a layer of {elsewhere[0]}, not of {self.arch.title})" if elsewhere else ""
-            raise StyleLabError(f"unknown {what} {', '.join(repr(n) for n in unknown)}; valid layers are "
-                                f"{', '.join(self.layers)}{note}")
+            raise StyleLabError(
+                f"unknown {what} {', '.join(repr(n) for n in unknown)}; valid layers are {', '.join(self.layers)}{note}"
+            )
 
     def min_input_side(self, layers) -> int:
         """The smallest image side whose response at the deepest of `layers` is at least 1 pixel."""
@@ -123,11 +130,18 @@ class VGG:
 
     def extractor(self, layers, weights: Weights, device: str | torch.device = "cpu") -> "VGGFeatures":
         """The extractor of `layers`: this network cut after the deepest of them, with `weights` (self.load())."""
-        return VGGFeatures(layers, weights.state, arch=self.arch, pooling=self.pooling, convention=weights.convention,
-                           checkpointing=self.checkpointing).to(device)
+        return VGGFeatures(
+            layers,
+            weights.state,
+            arch=self.arch,
+            pooling=self.pooling,
+            convention=weights.convention,
+            checkpointing=self.checkpointing,
+        ).to(device)
 
-    def features(self, layers, *, device: str | torch.device = "cpu", seed: int = 0,
-                 progress: bool = True) -> "VGGFeatures":
+    def features(
+        self, layers, *, device: str | torch.device = "cpu", seed: int = 0, progress: bool = True
+    ) -> "VGGFeatures":
         """extractor() with this model's own weights, loaded."""
         return self.extractor(layers, self.load(seed=seed, progress=progress), device)
 
@@ -159,8 +173,16 @@ class VGGFeatures(nn.Module):
     A convX_Y layer gives the pre-ReLU response, reluX_Y the rectified one. Weights are frozen (eval mode).
     """
 
-    def __init__(self, layers, state: dict[str, torch.Tensor], *, arch: Arch | str = "vgg19", pooling: str = "avg",
-                 convention: InputConvention = TORCHVISION, checkpointing: bool = False):
+    def __init__(
+        self,
+        layers,
+        state: dict[str, torch.Tensor],
+        *,
+        arch: Arch | str = "vgg19",
+        pooling: str = "avg",
+        convention: InputConvention = TORCHVISION,
+        checkpointing: bool = False,
+    ):
         super().__init__()
         arch = arch_of(arch)
         model = VGG(arch.name, pooling=pooling)  # the layer names and their checks
@@ -222,10 +244,20 @@ class VGGFeatures(nn.Module):
         return {name: captured[name] for name in self.layers}
 
 
-def build_extractor(layers, *, model: str = "vgg19", weights: str = "imagenet", format: str = "auto",
-                    pooling: str = "avg", seed: int = 0, device: str | torch.device = "cpu", progress: bool = True,
-                    checkpointing: bool = False) -> VGGFeatures:
+def build_extractor(
+    layers,
+    *,
+    model: str = "vgg19",
+    weights: str = "imagenet",
+    format: str = "auto",
+    pooling: str = "avg",
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    checkpointing: bool = False,
+) -> VGGFeatures:
     """The usual way in from Python: the `model` network with `weights` (imagenet | random | path), cut after the
     deepest of `layers`. The input convention follows the weights' format, so callers always pass RGB in [0, 1]."""
-    return VGG(model, weights, format, pooling, checkpointing).features(layers, device=device, seed=seed,
-                                                                        progress=progress)
+    return VGG(model, weights, format, pooling, checkpointing).features(
+        layers, device=device, seed=seed, progress=progress
+    )

@@ -54,11 +54,13 @@ def _imagenet_state_dict(arch: Arch, progress: bool) -> dict[str, torch.Tensor]:
         return imagenet_weights(arch).get_state_dict(progress=progress)
     except (OSError, RuntimeError, ValueError) as exc:
         if target.exists():
-            raise StyleLabError(f"the cached {arch.title} weights {target} cannot be read ({exc}); delete it to "
-                                f"re-download") from None
+            raise StyleLabError(
+                f"the cached {arch.title} weights {target} cannot be read ({exc}); delete it to re-download"
+            ) from None
         prefix = target.stem.rsplit("-", 1)[-1]  # torch.hub's names end in the first digits of the sha256
-        raise NotDownloaded([Download(target.name, arch.imagenet_url, target.parent, prefix,
-                                      network_reason(exc))]) from None
+        raise NotDownloaded(
+            [Download(target.name, arch.imagenet_url, target.parent, prefix, network_reason(exc))]
+        ) from None
 
 
 def download_imagenet(arch: Arch | str, progress: bool = True) -> list[Download]:
@@ -82,8 +84,10 @@ def _matconvnet_state_dict(arch: Arch, path: Path) -> tuple[dict[str, torch.Tens
         other = next((a for a in ARCHS.values() if counts[a.name] == len(params)), None)
         if other is not None:
             raise StyleLabError(f"{path} holds {other.title} weights, not {arch.title}; use model={other.name}")
-        raise StyleLabError(f"{path} has {len(params)} conv layers before its classifier, not the "
-                            f"{counts[arch.name]} of {arch.title}'s features")
+        raise StyleLabError(
+            f"{path} has {len(params)} conv layers before its classifier, not the "
+            f"{counts[arch.name]} of {arch.title}'s features"
+        )
     convs = [index for name, index in layer_table(arch).items() if name.startswith("conv")]
     state = {}
     for index, (weight, bias) in zip(convs, params):
@@ -91,14 +95,16 @@ def _matconvnet_state_dict(arch: Arch, path: Path) -> tuple[dict[str, torch.Tens
     return state, convention
 
 
-def features_state_dict(state: dict[str, torch.Tensor], source: str, arch: Arch | str = "vgg19") -> dict[str, torch.Tensor]:
+def features_state_dict(
+    state: dict[str, torch.Tensor], source: str, arch: Arch | str = "vgg19"
+) -> dict[str, torch.Tensor]:
     """Check a torchvision-layout state dict of `arch` (full model or features.* only); return its features.
 
     Keys are returned relative to `features` ("0.weight", ...). A file of another network of the family is
     named as such.
     """
     arch = arch_of(arch)
-    features = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
+    features = {k[len("features.") :]: v for k, v in state.items() if k.startswith("features.")}
     problems = _problems(state, features, arch)
     if problems:
         other = next((a for a in ARCHS.values() if a is not arch and not _problems(state, features, a)), None)
@@ -109,8 +115,12 @@ def features_state_dict(state: dict[str, torch.Tensor], source: str, arch: Arch 
 
 
 def _problems(state: dict, features: dict, arch: Arch) -> list[str]:
-    expected = {f"{i}.{p}": tuple(getattr(m, p).shape) for i, m in enumerate(skeleton(arch))
-                if isinstance(m, nn.Conv2d) for p in ("weight", "bias")}
+    expected = {
+        f"{i}.{p}": tuple(getattr(m, p).shape)
+        for i, m in enumerate(skeleton(arch))
+        if isinstance(m, nn.Conv2d)
+        for p in ("weight", "bias")
+    }
     stray = [k for k in state if not k.startswith(("features.", "classifier."))]
     missing = sorted(set(expected) - set(features), key=_key_order)
     unexpected = sorted(set(features) - set(expected), key=_key_order)
@@ -132,8 +142,9 @@ def _key_order(key: str) -> tuple[int, str]:
     return (int(index), rest) if index.isdigit() else (-1, key)
 
 
-def load_weights(arch: Arch | str, weights: str, *, format: str = "auto", seed: int = 0,
-                 progress: bool = True) -> Weights:
+def load_weights(
+    arch: Arch | str, weights: str, *, format: str = "auto", seed: int = 0, progress: bool = True
+) -> Weights:
     """`imagenet`, `random` or a weights file (.pth in torchvision's layout, .mat) of `arch` -> Weights.
 
     `format` (auto | torchvision | caffe | matconvnet) says how a file wants its input; auto decides from the
@@ -143,21 +154,29 @@ def load_weights(arch: Arch | str, weights: str, *, format: str = "auto", seed: 
     formats.check_format(format)
     if weights in ("imagenet", "random"):
         if format not in ("auto", "torchvision"):
-            raise StyleLabError(f"model.weights={weights} is torchvision's {arch.title}, so model.format must be "
-                                f"auto or torchvision, not {format}")
+            raise StyleLabError(
+                f"model.weights={weights} is torchvision's {arch.title}, so model.format must be "
+                f"auto or torchvision, not {format}"
+            )
         if weights == "imagenet":
-            state = features_state_dict(_imagenet_state_dict(arch, progress), f"torchvision's ImageNet {arch.title}", arch)
+            state = features_state_dict(
+                _imagenet_state_dict(arch, progress), f"torchvision's ImageNet {arch.title}", arch
+            )
             return Weights(state, TORCHVISION, "torchvision")
-        warnings.warn(f"model.weights=random: the {arch.title} has random weights, so the output is NOT meaningful "
-                      f"art (use it for tests and smoke runs only)", stacklevel=2)
+        warnings.warn(
+            f"model.weights=random: the {arch.title} has random weights, so the output is NOT meaningful "
+            f"art (use it for tests and smoke runs only)",
+            stacklevel=2,
+        )
         state = features_state_dict(random_state_dict(arch, seed), "random weights", arch)
         return Weights(state, TORCHVISION, "torchvision")
     path = Path(weights).expanduser()
     if path.is_dir():
         raise StyleLabError(f"model.weights={path} is a folder; give the weights file itself (a .pth or a .mat)")
     if not path.is_file():
-        raise StyleLabError(f"weights file {path} does not exist; model.weights takes imagenet, random, a .pth or a "
-                            f".mat path")
+        raise StyleLabError(
+            f"weights file {path} does not exist; model.weights takes imagenet, random, a .pth or a .mat path"
+        )
     if formats.is_matconvnet(path, format):
         state, convention = _matconvnet_state_dict(arch, path)
         return Weights(features_state_dict(state, str(path), arch), convention, "matconvnet")

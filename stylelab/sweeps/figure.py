@@ -60,7 +60,7 @@ def label(key: str, value: str | None, *, typed: bool = True, ratio: float | Non
     if value is None:
         text = "(default)"
     elif (items := _as_list(value)) is not None:
-        lines = [", ".join(items[i:i + 3]) + ("," if i + 3 < len(items) else "") for i in range(0, len(items), 3)]
+        lines = [", ".join(items[i : i + 3]) + ("," if i + 3 < len(items) else "") for i in range(0, len(items), 3)]
         text = "\n".join(lines) if items else "none"
     elif "/" in value or "\\" in value:  # an image path or a nested config option: its last part
         text = value.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
@@ -86,8 +86,10 @@ def axis_name(key: str | None) -> str:
 
 def axes_caption(layout: "Layout") -> str:
     """'rows: loss.style_layers, columns: loss.beta' (empty when nothing is swept)."""
-    axes = [f"rows: {axis_name(layout.row_key)}" if layout.row_key else "",
-            f"columns: {axis_name(layout.col_key)}" if layout.col_key else ""]
+    axes = [
+        f"rows: {axis_name(layout.row_key)}" if layout.row_key else "",
+        f"columns: {axis_name(layout.col_key)}" if layout.col_key else "",
+    ]
     return ", ".join(a for a in axes if a)
 
 
@@ -188,7 +190,9 @@ def _wrap(text: str, font, width: int) -> list[str]:
     return lines
 
 
-def with_inset(picture: Image.Image, small: Image.Image, corner: str = "bottom_left", fraction: float = 0.3) -> Image.Image:
+def with_inset(
+    picture: Image.Image, small: Image.Image, corner: str = "bottom_left", fraction: float = 0.3
+) -> Image.Image:
     """`picture` with `small` shrunk to `fraction` of its width in one corner, on a thin white frame."""
     if corner not in CORNERS:
         raise StyleLabError(f"the inset corner must be one of {', '.join(CORNERS)}, not '{corner}'")
@@ -248,17 +252,7 @@ def grid(
         return max((math.ceil(font.getlength(line)) for line in text.splitlines() or [""]), default=0)
 
     cell_w = max(max((im.width for im in present), default=cell_h), max(map(width, col_labels), default=0) + 2 * pad)
-    body = Image.new("RGB", (pad + n_cols * (cell_w + pad), pad + n_rows * (cell_h + pad)), "white")
-    for r, row in enumerate(cells):
-        for c, im in enumerate(row):
-            x, y = pad + c * (cell_w + pad), pad + r * (cell_h + pad)
-            if im is None:
-                body.paste(_EMPTY_CELL, (x, y, x + cell_w, y + cell_h))
-                continue
-            if im.width > cell_w or im.height > cell_h:
-                im = ImageOps.contain(im, (cell_w, cell_h))
-            body.paste(im, (x + (cell_w - im.width) // 2, y + (cell_h - im.height) // 2))
-
+    body = _tile(cells, cell_w, cell_h, pad)
     left = max(map(width, row_labels), default=0) + (2 * pad if row_labels else 0)
     title_lines = _wrap(title, font, left + body.width - 2 * pad) if title else []
     label_lines = max((len(text.splitlines()) for text in col_labels), default=0)
@@ -270,13 +264,30 @@ def grid(
         draw.text((pad, pad + i * line_h), line, fill="black", font=font)
     for c, text in enumerate(col_labels):
         centre = left + pad + c * (cell_w + pad) + cell_w / 2
-        draw.multiline_text((centre, top - pad), text, fill="black", font=font, anchor="md", align="center",
-                            spacing=pad)
+        draw.multiline_text(
+            (centre, top - pad), text, fill="black", font=font, anchor="md", align="center", spacing=pad
+        )
     for r, text in enumerate(row_labels):
         middle = top + pad + r * (cell_h + pad) + cell_h / 2
-        draw.multiline_text((left - pad, middle), text, fill="black", font=font, anchor="rm", align="right",
-                            spacing=pad)
+        draw.multiline_text(
+            (left - pad, middle), text, fill="black", font=font, anchor="rm", align="right", spacing=pad
+        )
     return canvas
+
+
+def _tile(cells: list[list[Image.Image | None]], cell_w: int, cell_h: int, pad: int) -> Image.Image:
+    """The cells on white, each centred in a cell_w x cell_h box (shrunk to fit), `pad` apart; None is grey."""
+    body = Image.new("RGB", (pad + len(cells[0]) * (cell_w + pad), pad + len(cells) * (cell_h + pad)), "white")
+    for r, row in enumerate(cells):
+        for c, im in enumerate(row):
+            x, y = pad + c * (cell_w + pad), pad + r * (cell_h + pad)
+            if im is None:
+                body.paste(_EMPTY_CELL, (x, y, x + cell_w, y + cell_h))
+                continue
+            if im.width > cell_w or im.height > cell_h:
+                im = ImageOps.contain(im, (cell_w, cell_h))
+            body.paste(im, (x + (cell_w - im.width) // 2, y + (cell_h - im.height) // 2))
+    return body
 
 
 # ---------------------------------------------------------------- a sweep's figure
@@ -362,8 +373,9 @@ def save_figure(figure: Figure, path: str | Path, source: str | Path = "") -> Pa
     info.add_text("Title", figure.title)
     info.add_text("Source", str(source))
     # the labels as one line each (the sheet breaks long ones into lines)
-    rows, cols = ([text.replace("\n", " ") for text in labels]
-                  for labels in (figure.layout.row_labels, figure.layout.col_labels))
+    rows, cols = (
+        [text.replace("\n", " ") for text in labels] for labels in (figure.layout.row_labels, figure.layout.col_labels)
+    )
     info.add_text("stylelab:rows", json.dumps({"key": figure.layout.row_key, "labels": rows}))
     info.add_text("stylelab:cols", json.dumps({"key": figure.layout.col_key, "labels": cols}))
     path = Path(path)

@@ -34,7 +34,9 @@ class Job:
     config: dict  # the composed config, plain YAML data (interpolations like ${inputs.x} unresolved)
     final: Path | None  # final.png, None while the job has not finished
     cwd: Path | None  # the folder it ran from: relative image paths are relative to it
-    typed: dict[str, str] = field(default_factory=dict)  # the swept values as the user typed them ({"loss.beta": "1e3"})
+    typed: dict[str, str] = field(
+        default_factory=dict
+    )  # the swept values as the user typed them ({"loss.beta": "1e3"})
 
     def shown(self, key: str) -> str | None:
         """An override's value as the user typed it where the sweep's plan knows it, else as Hydra recorded it."""
@@ -93,9 +95,10 @@ def write_record(folder: Path, config_text: str, overrides: list[str], choices: 
     files = {
         "config.yaml": config_text,
         "overrides.yaml": yaml.safe_dump(list(overrides), allow_unicode=True),
-        "hydra.yaml": yaml.safe_dump({"hydra": {"job": {"num": num}, "runtime": {"cwd": str(Path.cwd()),
-                                                                                  "choices": dict(choices)}}},
-                                     allow_unicode=True),
+        "hydra.yaml": yaml.safe_dump(
+            {"hydra": {"job": {"num": num}, "runtime": {"cwd": str(Path.cwd()), "choices": dict(choices)}}},
+            allow_unicode=True,
+        ),
     }
     for name, text in files.items():
         write_atomic(record / name, lambda f, text=text: f.write(text.encode("utf-8")))
@@ -131,8 +134,17 @@ def load_sweep(path: str | Path, planned: list[PlannedJob] | None = None) -> lis
             jobs.append(found.pop(folder))
             jobs[-1].typed = typed
         else:  # not started yet: what the plan says about it
-            jobs.append(Job(dir=plan.folder, num=plan.num, overrides=_overrides(plan.overrides), config={}, final=None,
-                            cwd=None, typed=typed))
+            jobs.append(
+                Job(
+                    dir=plan.folder,
+                    num=plan.num,
+                    overrides=_overrides(plan.overrides),
+                    config={},
+                    final=None,
+                    cwd=None,
+                    typed=typed,
+                )
+            )
     jobs += found.values()  # folders the plan does not know (an older sweep into the same folder)
     if not jobs:
         raise StyleLabError(f"'{path}' holds no stylelab jobs (sub-folders with .hydra/overrides.yaml)")

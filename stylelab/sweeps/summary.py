@@ -60,15 +60,17 @@ def table(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
     header = ["job", *keys, "status", "steps done", "wall time (s)", *[f"final {name}" for name in losses], "folder"]
     cells = []
     for row in rows:
-        cells.append([
-            str(row.job.num),
-            *[row.job.shown(k) or "" for k in keys],
-            row.status,
-            "" if row.steps_done is None else str(row.steps_done),
-            "" if row.seconds is None else f"{row.seconds:.3g}",
-            *[f"{row.losses[name]:.6g}" if name in row.losses else "" for name in losses],
-            row.job.dir.name,
-        ])
+        cells.append(
+            [
+                str(row.job.num),
+                *[row.job.shown(k) or "" for k in keys],
+                row.status,
+                "" if row.steps_done is None else str(row.steps_done),
+                "" if row.seconds is None else f"{row.seconds:.3g}",
+                *[f"{row.losses[name]:.6g}" if name in row.losses else "" for name in losses],
+                row.job.dir.name,
+            ]
+        )
     return header, cells
 
 
@@ -94,8 +96,11 @@ def to_csv(header: list[str], cells: list[list[str]]) -> str:
 def to_markdown(header: list[str], cells: list[list[str]], title: str) -> str:
     """A GitHub table of what differs between jobs; the overrides all jobs share are one line above it."""
     keys = keys_of(header)
-    shared = {name: cells[0][i] for i, name in enumerate(header)
-              if name in keys and cells and len({row[i] for row in cells}) == 1}
+    shared = {
+        name: cells[0][i]
+        for i, name in enumerate(header)
+        if name in keys and cells and len({row[i] for row in cells}) == 1
+    }
     columns = [i for i, name in enumerate(header) if name != "folder" and name not in shared]
     lines = [f"# {title}", ""]
     if shared:
@@ -123,8 +128,10 @@ def contact_sheet(jobs: list[Job], title: str):
         caption = figures.axes_caption(layout)
         heading = f"{title} ({caption})" if caption else title
         return figures.grid(figures.load_cells(layout), layout.row_labels, layout.col_labels, heading)
-    row_labels = [", ".join(f"{k}={figures.label(k, job.shown(k), typed=k in job.typed)}".replace("\n", " ")
-                            for k in keys) for job in jobs]
+    row_labels = [
+        ", ".join(f"{k}={figures.label(k, job.shown(k), typed=k in job.typed)}".replace("\n", " ") for k in keys)
+        for job in jobs
+    ]
     cells = figures.load_cells(figures.Layout(None, None, [], [], [[job] for job in jobs]))
     return figures.grid(cells, row_labels, [], title)
 

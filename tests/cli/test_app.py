@@ -6,19 +6,24 @@ import subprocess
 import sys
 
 import pytest
+from conftest import OFFLINE_ENV, PAPER_STYLE, REPO, SMOKE, events, hparams_of, run_cli, run_job, signal_mid_run
 from omegaconf import OmegaConf
 from PIL import Image
 
 from stylelab.errors import StyleLabError
-from conftest import (OFFLINE_ENV, PAPER_STYLE, REPO, SMOKE, events, hparams_of, run_cli, run_job,
-                      signal_mid_run)
 
 
 def test_end_to_end_run_writes_image_and_tensorboard(tmp_path, content_png, style_png):
     run_dir = tmp_path / "run"
     proc = run_cli(
-        f"content={content_png}", f"style={style_png}", *SMOKE, "steps=6",
-        "log.every=2", "log.image_every=3", "save_every=3", f"hydra.run.dir={run_dir}",
+        f"content={content_png}",
+        f"style={style_png}",
+        *SMOKE,
+        "steps=6",
+        "log.every=2",
+        "log.image_every=3",
+        "save_every=3",
+        f"hydra.run.dir={run_dir}",
     )
     assert proc.returncode == 0, proc.stderr
     assert re.search(r"wrote .*final\.png after 6 steps in [\d.]+ s \([\d.]+ s/step, device cpu\)", proc.stdout)
@@ -29,8 +34,16 @@ def test_end_to_end_run_writes_image_and_tensorboard(tmp_path, content_png, styl
 
     acc = events(run_dir)
     scalars = set(acc.Tags()["scalars"])
-    expected = {"loss/total", "loss/content", "loss/style", "loss/tv", "loss/weighted/content",
-                "loss/weighted/style", "loss/weighted/tv", "loss/content/relu4_2"} | {f"loss/style/{n}" for n in PAPER_STYLE}
+    expected = {
+        "loss/total",
+        "loss/content",
+        "loss/style",
+        "loss/tv",
+        "loss/weighted/content",
+        "loss/weighted/style",
+        "loss/weighted/tv",
+        "loss/content/relu4_2",
+    } | {f"loss/style/{n}" for n in PAPER_STYLE}
     assert expected <= scalars
     assert [e.step for e in acc.Scalars("loss/total")] == [0, 2, 4, 6]
     # the weighted terms are alpha and beta times the unweighted ones (alpha=1, beta=1.032e9)
@@ -57,11 +70,16 @@ def test_end_to_end_run_writes_image_and_tensorboard(tmp_path, content_png, styl
     assert acc.Scalars("summary/total")[0].step == 6
 
     # the Text tab: the command that remakes this run, its overrides, and the config as .hydra/ saved it
-    text = {tag.split("/")[1]: acc.Tensors(tag)[0].tensor_proto.string_val[0].decode()
-            for tag in acc.Tags()["tensors"] if tag.startswith("text/")}
+    text = {
+        tag.split("/")[1]: acc.Tensors(tag)[0].tensor_proto.string_val[0].decode()
+        for tag in acc.Tags()["tensors"]
+        if tag.startswith("text/")
+    }
     assert set(text) == {"command", "overrides", "config"}
-    assert text["command"] == (f"`stylelab \"content='{content_png}'\" \"style='{style_png}'\" {' '.join(SMOKE)} "
-                               "steps=6 log.every=2 log.image_every=3 save_every=3`")  # hydra.* is Hydra's, not the run's
+    assert text["command"] == (
+        f"`stylelab \"content='{content_png}'\" \"style='{style_png}'\" {' '.join(SMOKE)} "
+        "steps=6 log.every=2 log.image_every=3 save_every=3`"
+    )  # hydra.* is Hydra's, not the run's
     assert "- `steps=6`" in text["overrides"].splitlines()
     config_text = text["config"].removeprefix("```yaml\n").removesuffix("```")
     assert OmegaConf.create(config_text) == OmegaConf.load(run_dir / ".hydra" / "config.yaml")
@@ -71,8 +89,13 @@ def test_end_to_end_run_writes_image_and_tensorboard(tmp_path, content_png, styl
 def test_multirun_names_job_folders_after_overrides(tmp_path, content_png, style_png):
     sweep = tmp_path / "sweep"
     proc = run_cli(
-        "-m", f"content={content_png}", f"style={style_png}", *SMOKE, "steps=2",
-        "loss.beta=1e2,1e3", f"hydra.sweep.dir={sweep}",
+        "-m",
+        f"content={content_png}",
+        f"style={style_png}",
+        *SMOKE,
+        "steps=2",
+        "loss.beta=1e2,1e3",
+        f"hydra.sweep.dir={sweep}",
     )
     assert proc.returncode == 0, proc.stderr
     jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
@@ -90,7 +113,8 @@ def test_missing_image_is_one_sentence_and_leaves_nothing(tmp_path, style_png):
     assert proc.returncode == 2
     assert proc.stderr.strip().endswith(
         f"stylelab: error: image '{tmp_path}/nope.jpg' is neither a file nor a sample name "
-        "(tubingen, shipwreck, starry_night, the_scream, composition_vii, woman_with_hat, astronaut).")
+        "(tubingen, shipwreck, starry_night, the_scream, composition_vii, woman_with_hat, astronaut)."
+    )
     assert "Traceback" not in proc.stderr
     assert not run_dir.exists()
 
@@ -108,8 +132,14 @@ def test_offline_sample_image_and_weights_name_file_and_folder(tmp_path, content
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "tubingen.jpg" in proc.stderr and str(tmp_path / "cache" / "images") in proc.stderr
 
-    proc = run_cli(f"content={content_png}", f"style={style_png}", "image.size=48", "model.weights=imagenet",
-                   f"hydra.run.dir={tmp_path / 'b'}", env=env)
+    proc = run_cli(
+        f"content={content_png}",
+        f"style={style_png}",
+        "image.size=48",
+        "model.weights=imagenet",
+        f"hydra.run.dir={tmp_path / 'b'}",
+        env=env,
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "vgg19-dcbb9e9d.pth" in proc.stderr and str(tmp_path / "th" / "hub" / "checkpoints") in proc.stderr
     assert not (tmp_path / "b").exists()
@@ -118,9 +148,14 @@ def test_offline_sample_image_and_weights_name_file_and_folder(tmp_path, content
 def test_help_lists_groups_options_and_examples():
     proc = run_cli("--help")
     assert proc.returncode == 0
-    for text in ("init: content, image, noise, style", "optimizer: adam, lbfgs, lbfgs_torch",
-                 "loss/style: gram, mean_std, sliced_w2, w2", "loss.style_layers", "stylelab -m loss.beta=",
-                 "model.weights=random"):
+    for text in (
+        "init: content, image, noise, style",
+        "optimizer: adam, lbfgs, lbfgs_torch",
+        "loss/style: gram, mean_std, sliced_w2, w2",
+        "loss.style_layers",
+        "stylelab -m loss.beta=",
+        "model.weights=random",
+    ):
         assert text in proc.stdout, text
     assert "_schema" not in proc.stdout  # the schemas behind the options are not options to pick
 
@@ -129,7 +164,10 @@ def test_help_lists_groups_options_and_examples():
     "overrides,message",
     [
         (["loss.style_layers=[relu1_1,relu9_9]"], "unknown style layer 'relu9_9'; valid layers are conv1_1, relu1_1"),
-        (["loss.content_layers=[conv4_2]", "loss.content_weights=[-1]"], "content weight of conv4_2 must be a number >= 0"),
+        (
+            ["loss.content_layers=[conv4_2]", "loss.content_weights=[-1]"],
+            "content weight of conv4_2 must be a number >= 0",
+        ),
         (["loss.beta=-5"], "loss.beta must be >= 0"),
         (["image.size=0"], "image.size must be between 16"),
         (["image.size=100000"], "image.size must be between 16 (for the layers chosen) and 8192"),
@@ -186,8 +224,15 @@ def test_ctrl_c_saves_the_current_image(tmp_path, content_png, style_png):
 @pytest.mark.slow  # a few CLI processes: seconds each
 def test_a_sweeps_job_logs_the_command_that_makes_it_alone_as_typed(tmp_path, content_png, style_png):
     sweep = tmp_path / "sweep"
-    proc = run_cli("-m", f"content={content_png}", f"style={style_png}", *SMOKE, "steps=1", "loss.beta=1e2,1e3",
-                   f"hydra.sweep.dir={sweep}")
+    proc = run_cli(
+        "-m",
+        f"content={content_png}",
+        f"style={style_png}",
+        *SMOKE,
+        "steps=1",
+        "loss.beta=1e2,1e3",
+        f"hydra.sweep.dir={sweep}",
+    )
     assert proc.returncode == 0, proc.stderr
     acc = events(sweep / "loss.beta=1e3")
     command = acc.Tensors("text/command/text_summary")[0].tensor_proto.string_val[0].decode()
@@ -198,11 +243,19 @@ def test_a_sweeps_job_logs_the_command_that_makes_it_alone_as_typed(tmp_path, co
 def test_help_with_a_mistake_is_one_sentence():
     proc = run_cli("--help", "optimizer=adm")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip() == ("stylelab: error: no option adm in group optimizer; choose adam, lbfgs or "
-                                   "lbfgs_torch (did you mean optimizer=adam?)")
+    assert proc.stderr.strip() == (
+        "stylelab: error: no option adm in group optimizer; choose adam, lbfgs or "
+        "lbfgs_torch (did you mean optimizer=adam?)"
+    )
 
 
 def test_help_into_a_pipe_that_closes_early_is_quiet():
-    proc = subprocess.run(f"'{sys.executable}' -m stylelab.cli --help | head -1", shell=True, capture_output=True,
-                          text=True, cwd=REPO, timeout=300)
+    proc = subprocess.run(
+        f"'{sys.executable}' -m stylelab.cli --help | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
     assert proc.stdout.startswith("stylelab: neural style transfer") and proc.stderr == ""

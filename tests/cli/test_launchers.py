@@ -4,12 +4,11 @@ import csv
 import importlib.util
 
 import pytest
+from conftest import REPO, SHALLOW, SMOKE, hparams_of, run_cli
 from hydra import compose, initialize_config_dir
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from stylelab.sweeps import summary
-from conftest import REPO, run_cli
-from conftest import SHALLOW, SMOKE, hparams_of
 
 HAS_JOBLIB = importlib.util.find_spec("hydra_plugins.hydra_joblib_launcher") is not None
 HAS_SUBMITIT = importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is not None
@@ -32,11 +31,21 @@ def test_slurm_preset_settings_and_overrides():
     assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
     assert (launcher.timeout_min, launcher.gpus_per_node, launcher.array_parallelism) == (60, 1, 16)
     assert launcher.max_num_timeout > 0  # or a timed-out job is not requeued
-    launcher = launcher_cfg("hydra/launcher=slurm", "hydra.launcher.partition=gpu", "hydra.launcher.timeout_min=5",
-                            "hydra.launcher.gpus_per_node=2", "hydra.launcher.cpus_per_task=8",
-                            "hydra.launcher.array_parallelism=4")
-    assert (launcher.partition, launcher.timeout_min, launcher.gpus_per_node, launcher.cpus_per_task,
-            launcher.array_parallelism) == ("gpu", 5, 2, 8, 4)
+    launcher = launcher_cfg(
+        "hydra/launcher=slurm",
+        "hydra.launcher.partition=gpu",
+        "hydra.launcher.timeout_min=5",
+        "hydra.launcher.gpus_per_node=2",
+        "hydra.launcher.cpus_per_task=8",
+        "hydra.launcher.array_parallelism=4",
+    )
+    assert (
+        launcher.partition,
+        launcher.timeout_min,
+        launcher.gpus_per_node,
+        launcher.cpus_per_task,
+        launcher.array_parallelism,
+    ) == ("gpu", 5, 2, 8, 4)
 
 
 @pytest.mark.slow
@@ -44,8 +53,16 @@ def test_slurm_preset_settings_and_overrides():
 def test_joblib_sweep_runs_two_jobs_in_two_processes(tmp_path, content_png, style_png):
     sweep = tmp_path / "sweep"
     proc = run_cli(
-        "-m", "hydra/launcher=local_parallel", "hydra.launcher.n_jobs=2", f"content={content_png}",
-        f"style={style_png}", *SMOKE, *SHALLOW, "steps=3", "loss.beta=1e2,1e3", f"hydra.sweep.dir={sweep}",
+        "-m",
+        "hydra/launcher=local_parallel",
+        "hydra.launcher.n_jobs=2",
+        f"content={content_png}",
+        f"style={style_png}",
+        *SMOKE,
+        *SHALLOW,
+        "steps=3",
+        "loss.beta=1e2,1e3",
+        f"hydra.sweep.dir={sweep}",
     )
     assert proc.returncode == 0, proc.stderr
     assert "Joblib.Parallel(n_jobs=2" in proc.stderr + proc.stdout

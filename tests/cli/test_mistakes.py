@@ -8,11 +8,11 @@ import time
 
 import pytest
 import torch
+from conftest import OFFLINE_ENV, REPO, SHALLOW, SMOKE, api, build, make_image, run_cli, run_job
 from PIL import Image
 
 from stylelab import memory
 from stylelab.errors import StyleLabError
-from conftest import OFFLINE_ENV, REPO, SHALLOW, SMOKE, api, build, make_image, run_cli, run_job
 
 ROOT = os.geteuid() == 0
 
@@ -46,20 +46,24 @@ def test_a_diverging_run_stops_at_once_keeping_its_last_finite_image(tmp_path, i
         assert max(im.convert("L").getextrema()) > 0  # the initial noise, not a black picture
     # in a sweep the job counts as failed, and the other one runs
     sweep = tmp_path / "sweep"
-    proc = run_cli("-m", *images, *SMOKE, "steps=3", "optimizer=adam", "optimizer.lr=0.02,1e30",
-                   f"hydra.sweep.dir={sweep}")
+    proc = run_cli(
+        "-m", *images, *SMOKE, "steps=3", "optimizer=adam", "optimizer.lr=0.02,1e30", f"hydra.sweep.dir={sweep}"
+    )
     assert proc.returncode == 1 and "2 jobs: 1 done, 1 failed" in proc.stderr
     assert "optimizer.lr=1e30 (the loss became" in proc.stderr
 
 
-@pytest.mark.parametrize("override,message", [
-    ("loss.beta=inf", "loss.beta must be a finite number, not inf"),
-    ("loss.alpha=nan", "loss.alpha must be a finite number, not nan"),
-    ("loss.tv_weight=-1", "loss.tv_weight must be >= 0, not -1.0"),
-    ("optimizer.lr=inf", "optimizer.lr must be a finite number, not inf"),
-    ("loss.style_weights=[1,2,inf,1,1]", "the style weight of relu3_1 must be a number >= 0, not inf"),
-    ("style_scale=inf", "style_scale must be > 0, not inf"),
-])
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("loss.beta=inf", "loss.beta must be a finite number, not inf"),
+        ("loss.alpha=nan", "loss.alpha must be a finite number, not nan"),
+        ("loss.tv_weight=-1", "loss.tv_weight must be >= 0, not -1.0"),
+        ("optimizer.lr=inf", "optimizer.lr must be a finite number, not inf"),
+        ("loss.style_weights=[1,2,inf,1,1]", "the style weight of relu3_1 must be a number >= 0, not inf"),
+        ("style_scale=inf", "style_scale must be > 0, not inf"),
+    ],
+)
 def test_every_weight_must_be_finite(tmp_path, images, override, message):
     with pytest.raises(StyleLabError) as err:
         run_job(tmp_path / "run", *images, *SMOKE, override)
@@ -129,11 +133,14 @@ print(json.dumps({"estimate": estimate, "peak": resource.getrusage(resource.RUSA
 # ---------------------------------------------------------------- folders
 
 
-@pytest.mark.parametrize("where,reason", [
-    ("/proc/stylelab/run", "cannot make the run folder '/proc/stylelab/run': no folder can be made in '/proc'"),
-    ("{file}/run", "cannot make the run folder '{file}/run': '{file}' is a file, not a folder"),
-    ("{file}", "cannot make the run folder '{file}': it is a file, not a folder"),
-])
+@pytest.mark.parametrize(
+    "where,reason",
+    [
+        ("/proc/stylelab/run", "cannot make the run folder '/proc/stylelab/run': no folder can be made in '/proc'"),
+        ("{file}/run", "cannot make the run folder '{file}/run': '{file}' is a file, not a folder"),
+        ("{file}", "cannot make the run folder '{file}': it is a file, not a folder"),
+    ],
+)
 @pytest.mark.slow  # a few CLI processes: seconds each
 def test_a_folder_that_cannot_be_made_is_one_sentence(tmp_path, images, where, reason):
     file = tmp_path / "a file"
@@ -182,7 +189,10 @@ def test_a_read_only_folder_and_a_full_disk(tmp_path, images):
 def test_resume_of_no_folder_or_of_a_folder_that_is_no_run(tmp_path):
     proc = run_cli(f"resume={tmp_path / 'nope'}")
     assert proc.returncode == 2
-    assert one_sentence(proc) == f"no such run folder '{tmp_path / 'nope'}': resume= takes the folder of a run or of a sweep"
+    assert (
+        one_sentence(proc)
+        == f"no such run folder '{tmp_path / 'nope'}': resume= takes the folder of a run or of a sweep"
+    )
     (tmp_path / "photos").mkdir()
     (tmp_path / "photos" / "a.txt").write_text("mine")
     proc = run_cli(f"resume={tmp_path / 'photos'}")
@@ -196,16 +206,23 @@ def test_a_run_folder_is_locked_while_a_process_works_in_it(tmp_path, images):
     common = [*images, *SMOKE, *SHALLOW, "save_every=1"]
     proc = run_cli(*common, "steps=2", "checkpoint_every=2", f"hydra.run.dir={run_dir}")
     assert proc.returncode == 0, proc.stderr
-    first = subprocess.Popen([sys.executable, "-m", "stylelab.cli", "resume=" + str(run_dir), "steps=100000"],
-                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "stylelab.cli", "resume=" + str(run_dir), "steps=100000"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.time() + 300
         while not (run_dir / "step_00003.png").exists() and time.time() < deadline:  # it is in its loop
             time.sleep(0.1)
         second = run_cli(f"resume={run_dir}", "steps=100000")
         assert second.returncode == 2
-        assert one_sentence(second) == (f"'{run_dir}' is in use by another stylelab (process {first.pid}); wait until "
-                                        f"it ends or stop it, then run this again")
+        assert one_sentence(second) == (
+            f"'{run_dir}' is in use by another stylelab (process {first.pid}); wait until "
+            f"it ends or stop it, then run this again"
+        )
     finally:
         first.send_signal(2)
         first.communicate(timeout=120)
@@ -225,31 +242,49 @@ def test_offline_the_first_run_names_every_missing_file_at_once(tmp_path):
     message = one_sentence(proc)
     assert message.startswith("3 files could not be downloaded")
     for name, url, digest, folder in [
-        ("tubingen.jpg", "https://raw.githubusercontent.com/jcjohnson/neural-style/07c4b8299f8fbdafec0c514fc820ff1d7ff62e46/"
-         "examples/inputs/tubingen.jpg", "e67d1869f01fd805385c681a80d9ebcf0f70ea4a5fe6127f0606bb1c7f4bf506",
-         tmp_path / "cache" / "images"),
-        ("starry_night.jpg", "https://raw.githubusercontent.com/jcjohnson/neural-style/"
-         "07c4b8299f8fbdafec0c514fc820ff1d7ff62e46/examples/inputs/starry_night.jpg",
-         "0592ab0f7b51b3ce72608a95e53880bd93971e5b48f93a0ce8dfd3cbccf3d098", tmp_path / "cache" / "images"),
+        (
+            "tubingen.jpg",
+            "https://raw.githubusercontent.com/jcjohnson/neural-style/07c4b8299f8fbdafec0c514fc820ff1d7ff62e46/"
+            "examples/inputs/tubingen.jpg",
+            "e67d1869f01fd805385c681a80d9ebcf0f70ea4a5fe6127f0606bb1c7f4bf506",
+            tmp_path / "cache" / "images",
+        ),
+        (
+            "starry_night.jpg",
+            "https://raw.githubusercontent.com/jcjohnson/neural-style/"
+            "07c4b8299f8fbdafec0c514fc820ff1d7ff62e46/examples/inputs/starry_night.jpg",
+            "0592ab0f7b51b3ce72608a95e53880bd93971e5b48f93a0ce8dfd3cbccf3d098",
+            tmp_path / "cache" / "images",
+        ),
     ]:
         assert f"{name} from {url} (sha256 {digest}) into {folder}" in message
-    assert (f"vgg19-dcbb9e9d.pth from https://download.pytorch.org/models/vgg19-dcbb9e9d.pth (sha256 starting "
-            f"dcbb9e9d) into {tmp_path / 'th' / 'hub' / 'checkpoints'}") in message
+    assert (
+        f"vgg19-dcbb9e9d.pth from https://download.pytorch.org/models/vgg19-dcbb9e9d.pth (sha256 starting "
+        f"dcbb9e9d) into {tmp_path / 'th' / 'hub' / 'checkpoints'}"
+    ) in message
     assert not (tmp_path / "run").exists()
 
 
 # ---------------------------------------------------------------- silent surprises
 
 
-@pytest.mark.parametrize("overrides,message", [
-    (["schedule.sizes=[64,32]", "schedule.steps=[2,2]"],
-     "schedule.sizes must grow from one level to the next (coarse to fine), not [64, 32]"),
-    (["+foo=1"], "no setting foo; `stylelab --help` lists the settings"),
-    (["+loss.alphaa=1"], "no setting loss.alphaa; did you mean loss.alpha?"),
-    (["model.weights={tmp}"], "model.weights={tmp} is a folder; give the weights file itself (a .pth or a .mat)"),
-    (["mask.content=[{black}]"], "mask.content: mask {black} is black everywhere, so its region is empty (a mask is "
-                                 "white where its region is)"),
-])
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (
+            ["schedule.sizes=[64,32]", "schedule.steps=[2,2]"],
+            "schedule.sizes must grow from one level to the next (coarse to fine), not [64, 32]",
+        ),
+        (["+foo=1"], "no setting foo; `stylelab --help` lists the settings"),
+        (["+loss.alphaa=1"], "no setting loss.alphaa; did you mean loss.alpha?"),
+        (["model.weights={tmp}"], "model.weights={tmp} is a folder; give the weights file itself (a .pth or a .mat)"),
+        (
+            ["mask.content=[{black}]"],
+            "mask.content: mask {black} is black everywhere, so its region is empty (a mask is "
+            "white where its region is)",
+        ),
+    ],
+)
 @pytest.mark.slow  # a few CLI processes: seconds each
 def test_a_surprise_is_refused_in_one_sentence(tmp_path, images, overrides, message):
     black = tmp_path / "black.png"
@@ -264,23 +299,32 @@ def test_a_surprise_is_refused_in_one_sentence(tmp_path, images, overrides, mess
 def test_empty_style_layers_with_a_style_weight_warn_in_one_line(tmp_path, images):
     proc = run_cli(*images, *SMOKE, "steps=1", "loss.style_layers=[]", "loss.beta=5", f"hydra.run.dir={tmp_path / 'r'}")
     assert proc.returncode == 0, proc.stderr
-    assert ("stylelab: warning: loss.style_layers is empty, so the style term is left out although loss.beta=5"
-            in proc.stderr.splitlines())
+    assert (
+        "stylelab: warning: loss.style_layers is empty, so the style term is left out although loss.beta=5"
+        in proc.stderr.splitlines()
+    )
 
 
 # ---------------------------------------------------------------- Ctrl-C in a sweep
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("launcher", [[], ["hydra/launcher=local_parallel", "hydra.launcher.n_jobs=1"]],
-                         ids=["basic", "joblib"])
+@pytest.mark.parametrize(
+    "launcher", [[], ["hydra/launcher=local_parallel", "hydra.launcher.n_jobs=1"]], ids=["basic", "joblib"]
+)
 def test_ctrl_c_stops_the_whole_sweep_and_resume_finishes_it(tmp_path, images, launcher):
     """Ctrl-C (SIGINT to the terminal's process group) while job 2 of 3 runs: job 2 keeps a checkpoint, job 3
     does not start, the report says so and the exit status is an interrupt's; resume= finishes every job."""
     sweep = tmp_path / "sweep"
     args = ["-m", *launcher, *images, *SMOKE, *SHALLOW, "save_every=1", "steps=2,100000,3", f"hydra.sweep.dir={sweep}"]
-    proc = subprocess.Popen([sys.executable, "-m", "stylelab.cli", *args], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stylelab.cli", *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     deadline = time.time() + 300
     while not (sweep / "steps=100000" / "step_00003.png").exists() and time.time() < deadline:
         time.sleep(0.1)  # job 2 is inside its loop
@@ -306,9 +350,13 @@ def test_a_sigterm_at_any_moment_leaves_no_half_made_run_folder(tmp_path, images
     exit status is SIGTERM's, no traceback, and the folder is either not there or a run that resumes."""
     for delay in (0.2, 1.0, 2.5, 4.0, 6.0):
         run_dir = tmp_path / f"run{delay}"
-        proc = subprocess.Popen([sys.executable, "-m", "stylelab.cli", *images, *SMOKE, "steps=100000",
-                                 f"hydra.run.dir={run_dir}"], cwd=REPO, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "stylelab.cli", *images, *SMOKE, "steps=100000", f"hydra.run.dir={run_dir}"],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         time.sleep(delay)
         proc.send_signal(15)
         out, err = proc.communicate(timeout=300)

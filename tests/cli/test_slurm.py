@@ -17,11 +17,9 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import REPO, SHALLOW, SMOKE, hparams_of, run_cli, run_job
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-from conftest import REPO, run_cli
-from conftest import SHALLOW, SMOKE, hparams_of, run_job
 from test_launchers import HAS_SUBMITIT
 
 SCRIPTS = REPO / "scripts" / "slurm"
@@ -34,11 +32,17 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(bool(_MISSING), reason=f"no {', '.join(_MISSING)} here (apt-get install slurm-wlm munge)"),
     pytest.mark.skipif(os.geteuid() != 0, reason="the local SLURM cluster needs root (scripts/slurm/up.sh)"),
-    pytest.mark.skipif(not HAS_SUBMITIT, reason="hydra-submitit-launcher is not installed (pip install stylelab[slurm])"),
+    pytest.mark.skipif(
+        not HAS_SUBMITIT, reason="hydra-submitit-launcher is not installed (pip install stylelab[slurm])"
+    ),
 ]
 # a CPU-only job per sweep point; 1 CPU each, so the 2-CPU node runs two at once
-LAUNCHER = ["hydra/launcher=slurm", "hydra.launcher.gpus_per_node=null", "hydra.launcher.cpus_per_task=1",
-            "hydra.launcher.timeout_min=10"]
+LAUNCHER = [
+    "hydra/launcher=slurm",
+    "hydra.launcher.gpus_per_node=null",
+    "hydra.launcher.cpus_per_task=1",
+    "hydra.launcher.timeout_min=10",
+]
 
 
 def _free_port() -> int:
@@ -52,8 +56,12 @@ def cluster():
     """The environment (SLURM_CONF, PATH with the sacct stand-in) of a fresh local cluster."""
     # not under pytest's tmp folder: munged wants every folder above its socket open to all (it is 0700)
     state = Path(tempfile.mkdtemp(prefix="stylelab-slurm-", dir="/tmp"))
-    env = {**os.environ, "PATH": f"{SCRIPTS / 'bin'}{os.pathsep}{_SBIN}",
-           "SLURM_LOCAL_CTLD_PORT": str(_free_port()), "SLURM_LOCAL_SLURMD_PORT": str(_free_port())}
+    env = {
+        **os.environ,
+        "PATH": f"{SCRIPTS / 'bin'}{os.pathsep}{_SBIN}",
+        "SLURM_LOCAL_CTLD_PORT": str(_free_port()),
+        "SLURM_LOCAL_SLURMD_PORT": str(_free_port()),
+    }
     up = subprocess.run([str(SCRIPTS / "up.sh"), str(state)], capture_output=True, text=True, env=env, timeout=120)
     try:
         assert up.returncode == 0, up.stderr
@@ -72,8 +80,20 @@ def tb(job: Path) -> EventAccumulator:
 
 def test_four_job_alpha_beta_sweep_runs_on_slurm(cluster, tmp_path, content_png, style_png):
     sweep = tmp_path / "sweep"
-    proc = run_cli("-m", *LAUNCHER, f"content={content_png}", f"style={style_png}", *SMOKE, *SHALLOW, "steps=3",
-                   "loss.alpha=1,2", "loss.beta=1e2,1e3", f"hydra.sweep.dir={sweep}", env=cluster, timeout=600)
+    proc = run_cli(
+        "-m",
+        *LAUNCHER,
+        f"content={content_png}",
+        f"style={style_png}",
+        *SMOKE,
+        *SHALLOW,
+        "steps=3",
+        "loss.alpha=1,2",
+        "loss.beta=1e2,1e3",
+        f"hydra.sweep.dir={sweep}",
+        env=cluster,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and not p.name.startswith("."))
     assert len(jobs) == 4
@@ -95,12 +115,24 @@ def test_four_job_alpha_beta_sweep_runs_on_slurm(cluster, tmp_path, content_png,
 
 def test_a_failed_job_on_slurm_is_recorded_and_reported(cluster, tmp_path, content_png, style_png):
     sweep = tmp_path / "sweep"
-    proc = run_cli("-m", *LAUNCHER, f"content={content_png}", f"style={style_png}", *SMOKE, *SHALLOW, "steps=2",
-                   "loss.beta=1e2,-1", f"hydra.sweep.dir={sweep}", env=cluster, timeout=600)
+    proc = run_cli(
+        "-m",
+        *LAUNCHER,
+        f"content={content_png}",
+        f"style={style_png}",
+        *SMOKE,
+        *SHALLOW,
+        "steps=2",
+        "loss.beta=1e2,-1",
+        f"hydra.sweep.dir={sweep}",
+        env=cluster,
+        timeout=600,
+    )
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1] == (
         f"stylelab: sweep {sweep}: 2 jobs: 1 done, 1 failed, 0 not started; failed: loss.beta=-1 "
-        "(loss.beta must be >= 0, not -1.0)")
+        "(loss.beta must be >= 0, not -1.0)"
+    )
     assert (sweep / "loss.beta=-1" / "error.txt").is_file() and (sweep / "loss.beta=1e2" / "final.png").is_file()
 
 
@@ -110,14 +142,19 @@ def test_preempted_job_checkpoints_requeues_and_resumes_exactly(cluster, tmp_pat
     sweep = tmp_path / "sweep"
     launcher = subprocess.Popen(
         [sys.executable, "-m", "stylelab.cli", "-m", *LAUNCHER, *common, f"hydra.sweep.dir={sweep}"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=cluster,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env=cluster,
     )
     try:
         deadline = time.time() + 300
         while not list(sweep.glob("*/events.out.tfevents.*")) and time.time() < deadline:
             time.sleep(0.2)
-        running = subprocess.run(["squeue", "-h", "-t", "running", "-o", "%i"], capture_output=True, text=True,
-                                 env=cluster).stdout.split()
+        running = subprocess.run(
+            ["squeue", "-h", "-t", "running", "-o", "%i"], capture_output=True, text=True, env=cluster
+        ).stdout.split()
         assert len(running) == 1, running
         # what SLURM sends before a preemption or the time limit (submitit asks for --signal=USR2@...)
         subprocess.run(["scancel", f"--signal={signal.SIGUSR2.name[3:]}", running[0]], check=True, env=cluster)

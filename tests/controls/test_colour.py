@@ -3,8 +3,21 @@
 import pytest
 import torch
 
-from stylelab.controls.colour import (RGB_TO_YIQ, YIQ_TO_RGB, Colour, Luminance, Match, Original, grey, luminance,
-                                      match_colours, match_luminance, rgb_to_yiq, with_colours_of, yiq_to_rgb)
+from stylelab.controls.colour import (
+    RGB_TO_YIQ,
+    YIQ_TO_RGB,
+    Colour,
+    Luminance,
+    Match,
+    Original,
+    grey,
+    luminance,
+    match_colours,
+    match_luminance,
+    rgb_to_yiq,
+    with_colours_of,
+    yiq_to_rgb,
+)
 from stylelab.errors import StyleLabError
 
 
@@ -13,8 +26,9 @@ def pixel(r, g, b) -> torch.Tensor:
 
 
 def test_yiq_of_red_and_white_by_hand():
-    torch.testing.assert_close(rgb_to_yiq(pixel(1, 0, 0)).flatten(), torch.tensor([0.299, 0.595716, 0.211456],
-                                                                                  dtype=torch.float64))
+    torch.testing.assert_close(
+        rgb_to_yiq(pixel(1, 0, 0)).flatten(), torch.tensor([0.299, 0.595716, 0.211456], dtype=torch.float64)
+    )
     # I and Q weights each sum to 0: grey has no chroma; Y's sum to 1
     torch.testing.assert_close(rgb_to_yiq(pixel(1, 1, 1)).flatten(), torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64))
     torch.testing.assert_close(YIQ_TO_RGB @ RGB_TO_YIQ, torch.eye(3, dtype=torch.float64))
@@ -33,8 +47,10 @@ def test_the_results_luminance_with_the_contents_chroma_by_hand():
     out = with_colours_of(pixel(0.5, 0.5, 0.5), pixel(1, 0, 0)).flatten()
     torch.testing.assert_close(out, torch.tensor([1.0, 0.201, 0.201], dtype=torch.float64))
     # a result already of the content's luminance gives the content back
-    torch.testing.assert_close(with_colours_of(pixel(0.299, 0.299, 0.299), pixel(1, 0, 0)).flatten(),
-                               torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64))
+    torch.testing.assert_close(
+        with_colours_of(pixel(0.299, 0.299, 0.299), pixel(1, 0, 0)).flatten(),
+        torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64),
+    )
 
 
 def test_match_luminance_by_hand():

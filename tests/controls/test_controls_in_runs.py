@@ -4,13 +4,13 @@ fine with resume across levels, and the one-sentence errors."""
 import numpy as np
 import pytest
 import torch
+from conftest import SHALLOW, SMOKE, events, interrupt_after, make_image, run_cli, run_job, steps_of
 from PIL import Image
 
 from stylelab import checkpoint, signals
 from stylelab.controls.colour import luminance, rgb_to_yiq
 from stylelab.errors import StyleLabError
 from stylelab.io.images import load_image, resize_longest
-from conftest import SHALLOW, SMOKE, events, interrupt_after, make_image, run_cli, run_job, steps_of
 
 FAST = [*SMOKE, *SHALLOW, "steps=4"]
 
@@ -23,15 +23,18 @@ def mask(path, size=(48, 40), left_white=True, full=False):
         a[:] = 255
     else:
         a[:, : w // 2] = 255 if left_white else 0
-        a[:, w // 2:] = 0 if left_white else 255
+        a[:, w // 2 :] = 0 if left_white else 255
     Image.fromarray(a).save(path)
     return path
 
 
 @pytest.fixture
 def images3(tmp_path):
-    return (make_image(tmp_path / "c.png", seed=1), make_image(tmp_path / "s1.png", (40, 56), seed=2),
-            make_image(tmp_path / "s2.png", (56, 40), seed=3))
+    return (
+        make_image(tmp_path / "c.png", seed=1),
+        make_image(tmp_path / "s1.png", (40, 56), seed=2),
+        make_image(tmp_path / "s2.png", (56, 40), seed=3),
+    )
 
 
 def final(run_dir):
@@ -84,15 +87,25 @@ def test_colour_matching_shows_the_recoloured_style(tmp_path, images3):
 
 def test_coarse_to_fine_steps_run_on_and_each_level_ends_in_tensorboard(tmp_path, images3):
     content, s1, _ = images3
-    run_job(tmp_path / "run", f"content={content}", f"style={s1}", *SMOKE, *SHALLOW, "schedule.sizes=[32,48,64]",
-            "schedule.steps=[3,2,4]", "log.every=1", "log.image_every=100")
+    run_job(
+        tmp_path / "run",
+        f"content={content}",
+        f"style={s1}",
+        *SMOKE,
+        *SHALLOW,
+        "schedule.sizes=[32,48,64]",
+        "schedule.steps=[3,2,4]",
+        "log.every=1",
+        "log.image_every=100",
+    )
     acc = events(tmp_path / "run")
     # steps run on across the levels; where one hands over to the next, both are logged, each at its own size:
     # the coarse level's last losses and image, then the fine level's first
     assert steps_of(acc, "loss/total") == [0, 1, 2, 3, 3, 4, 5, 5, 6, 7, 8, 9]
     assert steps_of(acc, "image/generated", "Images") == [0, 3, 3, 5, 5, 9]
-    sizes = [tuple(Image.open(__import__("io").BytesIO(e.encoded_image_string)).size)
-             for e in acc.Images("image/generated")]
+    sizes = [
+        tuple(Image.open(__import__("io").BytesIO(e.encoded_image_string)).size) for e in acc.Images("image/generated")
+    ]
     assert sizes == [(32, 27), (32, 27), (48, 40), (48, 40), (64, 53), (64, 53)]
     assert [(e.step, e.value) for e in acc.Scalars("level/size")] == [(0, 32), (3, 48), (5, 64)]
     assert steps_of(acc, "image/content", "Images") == [0, 3, 5]  # the content at every level's size
@@ -106,8 +119,18 @@ def test_a_level_that_converges_early_hands_on_to_the_next(tmp_path, images3, ca
     content, s1, _ = images3
     # any change is below this tolerance: each level stops after its second update
     with caplog.at_level("INFO", logger="stylelab"):
-        run_job(tmp_path / "run", f"content={content}", f"style={s1}", *SMOKE, *SHALLOW, "schedule.sizes=[32,48]",
-                "schedule.steps=[5,4]", "log.every=1", "log.image_every=100", "optimizer.tolerance_change=1e30")
+        run_job(
+            tmp_path / "run",
+            f"content={content}",
+            f"style={s1}",
+            *SMOKE,
+            *SHALLOW,
+            "schedule.sizes=[32,48]",
+            "schedule.steps=[5,4]",
+            "log.every=1",
+            "log.image_every=100",
+            "optimizer.tolerance_change=1e30",
+        )
     assert "level 1 (32 px) stopped after 2 steps: loss changed by less than" in caplog.text
     assert "level 2 starts at step 5" in caplog.text
     acc = events(tmp_path / "run")
@@ -118,13 +141,22 @@ def test_a_level_that_converges_early_hands_on_to_the_next(tmp_path, images3, ca
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("asks,stop_at", [(2, 2), (3, 3), (6, 5)],
-                         ids=["inside-level-1", "at-the-end-of-level-1", "inside-level-2"])
+@pytest.mark.parametrize(
+    "asks,stop_at", [(2, 2), (3, 3), (6, 5)], ids=["inside-level-1", "at-the-end-of-level-1", "inside-level-2"]
+)
 def test_resume_across_levels_gives_the_same_bytes(tmp_path, images3, monkeypatch, asks, stop_at):
     """A signal is answered before every update and between two levels (asks: the answers until it comes)."""
     content, s1, _ = images3
-    common = [f"content={content}", f"style={s1}", *SMOKE, *SHALLOW, "schedule.sizes=[32,48]",
-              "schedule.steps=[3,4]", "log.every=1", "loss/style=sliced_w2"]
+    common = [
+        f"content={content}",
+        f"style={s1}",
+        *SMOKE,
+        *SHALLOW,
+        "schedule.sizes=[32,48]",
+        "schedule.steps=[3,4]",
+        "log.every=1",
+        "loss/style=sliced_w2",
+    ]
     run_job(tmp_path / "whole", *common)
     part = tmp_path / "part"
     with monkeypatch.context() as m:
@@ -173,8 +205,14 @@ def test_control_mistakes_are_one_sentence_before_any_file(tmp_path, images3, ov
     content, s1, s2 = images3
     (tmp_path / "t.png").write_text("not an image")
     Image.new("L", (20, 20), 255).save(tmp_path / "sq.png")
-    paths = {"s1": s1, "s2": s2, "left": mask(tmp_path / "l.png"), "right": mask(tmp_path / "r.png", left_white=False),
-             "text": tmp_path / "t.png", "square": tmp_path / "sq.png"}
+    paths = {
+        "s1": s1,
+        "s2": s2,
+        "left": mask(tmp_path / "l.png"),
+        "right": mask(tmp_path / "r.png", left_white=False),
+        "text": tmp_path / "t.png",
+        "square": tmp_path / "sq.png",
+    }
     args = [f"content={content}", f"style={s1}", *FAST, *(o.format(**paths) for o in overrides)]
     with pytest.raises(StyleLabError, match=message.replace("(", r"\(").replace("[", r"\[")):
         run_job(tmp_path / "run", *args)
@@ -184,8 +222,9 @@ def test_control_mistakes_are_one_sentence_before_any_file(tmp_path, images3, ov
 @pytest.mark.slow
 def test_control_mistakes_exit_2_from_the_command_line(tmp_path, images3):
     content, s1, s2 = images3
-    proc = run_cli(f"content={content}", f"style=[{s1},{s2}]", "style_blend=[1,2,3]", *FAST,
-                   f"hydra.run.dir={tmp_path / 'run'}")
+    proc = run_cli(
+        f"content={content}", f"style=[{s1},{s2}]", "style_blend=[1,2,3]", *FAST, f"hydra.run.dir={tmp_path / 'run'}"
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip() == "stylelab: error: style_blend has 3 weights for 2 styles"
     assert not (tmp_path / "run").exists()

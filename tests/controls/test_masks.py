@@ -46,7 +46,9 @@ def test_normalised_so_a_full_mask_is_exactly_one():
     assert normalise(half)[0, 0, 0].tolist() == pytest.approx([2**0.5, 2**0.5, 0, 0])
     assert normalise(torch.zeros(1, 1, 2, 2)) is None
     assert guides(columns(8, range(0, 1)), ["relu1_1", "pool1"], VGG19, "inside") == {
-        "relu1_1": None, "pool1": None}  # one column erodes away
+        "relu1_1": None,
+        "pool1": None,
+    }  # one column erodes away
     with pytest.raises(StyleLabError, match="mask.propagation must be one of simple, inside, all, not 'outside'"):
         guides(columns(8, range(0, 1)), ["relu1_1"], VGG19, "outside")
 

@@ -188,9 +188,7 @@ def test_truncated_file(tmp_path: Path) -> None:
         load_image(path)
 
 
-def test_decompression_bomb_refused_before_decoding(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_decompression_bomb_refused_before_decoding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = saved(Image.new("RGB", (12, 10)), tmp_path / "bomb.png")
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
     monkeypatch.setattr(ImageFile.ImageFile, "load", _fail_if_decoded)
@@ -227,9 +225,7 @@ def _fail_if_decoded(self: ImageFile.ImageFile) -> None:
         ((33, 100), 50, (16, 50)),  # 16.5 rounds to even
     ],
 )
-def test_resize_longest_shapes(
-    hw: tuple[int, int], size: int, expected: tuple[int, int]
-) -> None:
+def test_resize_longest_shapes(hw: tuple[int, int], size: int, expected: tuple[int, int]) -> None:
     out = resize_longest(torch.rand(3, *hw), size)
     assert out.shape == (3, *expected)
 
@@ -253,8 +249,9 @@ def test_resize_and_to_pil_are_torchvisions_bit_for_bit(shape, hw) -> None:
     expected = TF.resize(img, list(hw), interpolation=InterpolationMode.BICUBIC, antialias=True).clamp(0, 1)
     assert torch.equal(resize_to(img, hw), expected)
     flat = img.reshape(-1, *img.shape[-3:])[0]
-    assert np.array_equal(np.asarray(to_pil(flat)),
-                          np.asarray(TF.to_pil_image(flat.mul(255).round().to(torch.uint8), mode="RGB")))
+    assert np.array_equal(
+        np.asarray(to_pil(flat)), np.asarray(TF.to_pil_image(flat.mul(255).round().to(torch.uint8), mode="RGB"))
+    )
 
 
 def test_resize_keeps_flat_color() -> None:
@@ -404,9 +401,7 @@ class LoopbackServer:
         handler = partial(Counting, directory=str(root))
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
         self.thread.start()
         self.running = True
 
@@ -464,9 +459,7 @@ def test_fetch_sample_downloads_once(server: LoopbackServer, tmp_path: Path) -> 
     assert fetch_sample(sample, folder=folder, progress=False) == path
 
 
-def test_fetch_sample_uses_cache_dir(
-    server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_fetch_sample_uses_cache_dir(server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STYLELAB_CACHE", str(tmp_path / "envcache"))
     path = fetch_sample(served_sample(server), progress=False)
     assert path == tmp_path / "envcache" / "images" / "tiny.png"
@@ -509,8 +502,9 @@ def test_fetch_sample_unreachable(tmp_path: Path) -> None:
     message = str(info.value)
     # one sentence: the reason, then the file with its full URL, its full sha256 and the folder it goes in
     assert message.startswith("1 file could not be downloaded (")
-    assert message.endswith(f"put it into its folder, then run again: gone.jpg from {sample.url} "
-                            f"(sha256 {'ab' * 32}) into {folder}")
+    assert message.endswith(
+        f"put it into its folder, then run again: gone.jpg from {sample.url} (sha256 {'ab' * 32}) into {folder}"
+    )
     assert only_files(folder) == []
 
 
@@ -529,9 +523,7 @@ def test_resolve_existing_file(tmp_path: Path) -> None:
     assert resolve_image(str(path)) == path
 
 
-def test_resolve_sample_name_uses_fetch(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_resolve_sample_name_uses_fetch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fetched: list[str] = []
 
     def fake_fetch(sample: SampleImage, **kwargs: object) -> Path:

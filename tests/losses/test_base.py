@@ -3,16 +3,28 @@
 import pytest
 import torch
 
-from stylelab.losses import (IMAGE, FeatureReconstruction, GramLoss, Objective, Term, TotalVariation, content_loss,
-                             gram, tv_loss)
+from stylelab.losses import (
+    IMAGE,
+    FeatureReconstruction,
+    GramLoss,
+    Objective,
+    Term,
+    TotalVariation,
+    content_loss,
+    gram,
+    tv_loss,
+)
 
 
 def test_total_combines_weighted_terms_exactly():
     gen = torch.Generator().manual_seed(0)
     content = {"a": torch.randn(1, 2, 2, 2, generator=gen)}
     style = {"b": torch.randn(1, 3, 2, 3, generator=gen), "c": torch.randn(1, 2, 1, 2, generator=gen)}
-    terms = {"content": FeatureReconstruction({"a": 1.0}), "style": GramLoss({"b": 0.25, "c": 0.75}),
-             "tv": TotalVariation()}
+    terms = {
+        "content": FeatureReconstruction({"a": 1.0}),
+        "style": GramLoss({"b": 0.25, "c": 0.75}),
+        "tv": TotalVariation(),
+    }
     terms["content"].set_target(content)
     terms["style"].set_target(style)
     objective = Objective(terms, {"content": 2.0, "style": 10.0, "tv": 0.5})
@@ -38,11 +50,23 @@ def test_total_combines_weighted_terms_exactly():
     scalars = ev.scalars()
     assert scalars["loss/style/b"] == pytest.approx(e_b.item())
     assert scalars["loss/content/a"] == pytest.approx(lc.item())
-    assert scalars["loss/tv"] == pytest.approx(tv.item()) and scalars["loss/weighted/tv"] == pytest.approx(0.5 * tv.item())
+    assert scalars["loss/tv"] == pytest.approx(tv.item()) and scalars["loss/weighted/tv"] == pytest.approx(
+        0.5 * tv.item()
+    )
     assert scalars["loss/tv/image"] == pytest.approx(tv.item())
-    assert set(scalars) == {"loss/total", "loss/content", "loss/style", "loss/tv", "loss/weighted/content",
-                            "loss/weighted/style", "loss/weighted/tv", "loss/content/a", "loss/style/b",
-                            "loss/style/c", "loss/tv/image"}
+    assert set(scalars) == {
+        "loss/total",
+        "loss/content",
+        "loss/style",
+        "loss/tv",
+        "loss/weighted/content",
+        "loss/weighted/style",
+        "loss/weighted/tv",
+        "loss/content/a",
+        "loss/style/b",
+        "loss/style/c",
+        "loss/tv/image",
+    }
     assert objective.layers == ["a", "b", "c"]  # what the extractor must give; "image" is not a layer
 
 

@@ -21,8 +21,9 @@ def by_hand(image: np.ndarray, p: int) -> np.ndarray:
 @pytest.fixture
 def images():
     gen = torch.Generator().manual_seed(3)
-    return torch.rand(1, 3, 18, 21, generator=gen, dtype=torch.float64), torch.rand(1, 3, 18, 21, generator=gen,
-                                                                                    dtype=torch.float64)
+    return torch.rand(1, 3, 18, 21, generator=gen, dtype=torch.float64), torch.rand(
+        1, 3, 18, 21, generator=gen, dtype=torch.float64
+    )
 
 
 @pytest.mark.parametrize("p", [1, 2, 4])

@@ -6,10 +6,10 @@ import pytest
 import scipy.linalg
 import torch
 
-from stylelab.models.vgg import VGGFeatures
-from stylelab.models.weights import features_state_dict, random_state_dict
 from stylelab.losses import GramLoss, MeanStdLoss, SlicedW2Loss, W2Loss, gram, style_layer_loss
 from stylelab.losses.sliced import argsort_rows, directions, resample_sorted, sort_rows
+from stylelab.models.vgg import VGGFeatures
+from stylelab.models.weights import features_state_dict, random_state_dict
 
 LOSSES = {"gram": GramLoss, "mean_std": MeanStdLoss, "w2": W2Loss, "sliced_w2": SlicedW2Loss}
 
@@ -155,7 +155,10 @@ def test_w2_with_fewer_positions_than_filters_takes_the_small_eigenproblem():
 
 def test_w2_of_random_samples_matches_scipy():
     gen = torch.Generator().manual_seed(2)
-    f, s = torch.randn(1, 6, 5, 8, generator=gen, dtype=torch.float64), torch.randn(1, 6, 4, 10, generator=gen, dtype=torch.float64) * 2 + 1
+    f, s = (
+        torch.randn(1, 6, 5, 8, generator=gen, dtype=torch.float64),
+        torch.randn(1, 6, 4, 10, generator=gen, dtype=torch.float64) * 2 + 1,
+    )
     exact = exact_w2(f[0].reshape(6, 40).numpy(), s[0].reshape(6, 40).numpy(), sqrtm=scipy.linalg.sqrtm)
     assert value(W2Loss, f, s).item() == pytest.approx(exact, rel=1e-9)
 
@@ -298,12 +301,13 @@ def test_guided_gram_by_regions_by_hand():
     right = left.flip(-1)
     term = GramLoss({"x": 1.0})
     term.set_targets([{"x": s1}, {"x": s2}], guides=[{"x": left}, {"x": right}])
-    expected = (style_layer_loss(gram(f * left), gram(s1), 2, 4) + style_layer_loss(gram(f * right), gram(s2), 2, 4))
+    expected = style_layer_loss(gram(f * left), gram(s1), 2, 4) + style_layer_loss(gram(f * right), gram(s2), 2, 4)
     torch.testing.assert_close(term({"x": f})["x"], expected)
     # each style restricted to a part of its own image
     term.set_targets([{"x": s1}, {"x": s2}], guides=[{"x": left}, {"x": right}], style_guides=[{"x": right}, None])
-    expected = (style_layer_loss(gram(f * left), gram(s1 * right), 2, 4)
-                + style_layer_loss(gram(f * right), gram(s2), 2, 4))
+    expected = style_layer_loss(gram(f * left), gram(s1 * right), 2, 4) + style_layer_loss(
+        gram(f * right), gram(s2), 2, 4
+    )
     torch.testing.assert_close(term({"x": f})["x"], expected)
     # a region with no position at this layer adds nothing
     term.set_targets([{"x": s1}, {"x": s2}], guides=[{"x": left}, {"x": None}])

@@ -9,10 +9,10 @@ import torch
 
 from stylelab.errors import StyleLabError
 from stylelab.models.arch import ARCHS, layer_table
+from stylelab.models.formats import CAFFE, IMAGENET_MEAN, IMAGENET_STD, TORCHVISION
 from stylelab.models.vgg import build_extractor
 from stylelab.models.weights import load_weights as load_weights_of
 from stylelab.models.weights import random_state_dict
-from stylelab.models.formats import CAFFE, IMAGENET_MEAN, IMAGENET_STD, TORCHVISION
 
 sio = pytest.importorskip("scipy.io")
 
@@ -72,7 +72,9 @@ def write_mat(path, state, mean_rgb, nesting="old", arch="vgg19"):
     names = list(layer_table(ARCHS[arch])) + ["fc6", "relu6", "fc7", "relu7", "fc8", "prob"]
     cells = np.empty((1, len(names)), dtype=object)
     for i, name in enumerate(names):
-        kind = "conv" if name.startswith(("conv", "fc")) else "softmax" if name == "prob" else name.rstrip("0123456789_")
+        kind = (
+            "conv" if name.startswith(("conv", "fc")) else "softmax" if name == "prob" else name.rstrip("0123456789_")
+        )
         weights = np.zeros((1, 0), dtype=object)
         if name.startswith("conv"):
             kernels = state[f"features.{i}.weight"].numpy().transpose(2, 3, 1, 0)  # (H, W, Cin, Cout)
@@ -81,8 +83,15 @@ def write_mat(path, state, mean_rgb, nesting="old", arch="vgg19"):
         elif name.startswith("fc"):  # tiny stand-ins: the reader must stop after the 16 feature convs
             weights = np.empty((1, 2), dtype=object)
             weights[0, 0], weights[0, 1] = np.ones((1, 1, 2, 2), np.float32), np.ones((2, 1), np.float32)
-        values = {"weights": weights, "pad": np.array([[1, 1, 1, 1]]), "type": kind, "name": name,
-                  "stride": np.array([[1, 1]]), "size": np.zeros((1, 4)), "precious": np.array([[0]])}
+        values = {
+            "weights": weights,
+            "pad": np.array([[1, 1, 1, 1]]),
+            "type": kind,
+            "name": name,
+            "stride": np.array([[1, 1]]),
+            "size": np.zeros((1, 4)),
+            "precious": np.array([[0]]),
+        }
         cells[0, i] = struct(**{f: values[f] for f in fields})
     sio.savemat(str(path), {"layers": cells, **mean_image_holder, **extra})
     return path
@@ -195,7 +204,9 @@ def test_vgg16_from_matconvnet(tmp_path):
     for name, index in layer_table(ARCHS["vgg16"]).items():
         if name.startswith("conv"):
             assert torch.equal(loaded.state[f"{index}.weight"], state[f"features.{index}.weight"])
-    with pytest.raises(StyleLabError, match="imagenet-vgg-verydeep-16.mat holds VGG16 weights, not VGG19; use model=vgg16$"):
+    with pytest.raises(
+        StyleLabError, match="imagenet-vgg-verydeep-16.mat holds VGG16 weights, not VGG19; use model=vgg16$"
+    ):
         load_weights(str(path))
 
 
@@ -258,10 +269,9 @@ def write_mat_partial(path, state):
 
 
 def test_model_format_is_a_checked_config_key():
-    from hydra.errors import ConfigCompositionException
-
     from conftest import REPO, compose_cfg
     from hydra import compose, initialize_config_dir
+    from hydra.errors import ConfigCompositionException
 
     assert compose_cfg().model.format == "auto" and compose_cfg("model.format=caffe").model.format == "caffe"
     with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):

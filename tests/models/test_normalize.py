@@ -4,20 +4,20 @@ import warnings
 
 import pytest
 import torch
+from conftest import make_image
 
 from stylelab.cli import normalize as cli
 from stylelab.cli.common import EXIT_USER_ERROR
-from stylelab.models.normalize import calibration_images, convs, normalize_vgg, relu_means
 from stylelab.models.arch import ARCHS
+from stylelab.models.formats import CAFFE, TORCHVISION
+from stylelab.models.normalize import calibration_images, convs, normalize_vgg, relu_means
 from stylelab.models.vgg import VGGFeatures
 from stylelab.models.weights import features_state_dict, random_state_dict
 from stylelab.models.weights import load_weights as load_weights_of
-from stylelab.models.formats import CAFFE, TORCHVISION
-from conftest import make_image
 
 LAYERS = convs(ARCHS["vgg19"])
 CONVS = list(LAYERS)
-RELUS = ["relu" + name[len("conv"):] for name in CONVS]
+RELUS = ["relu" + name[len("conv") :] for name in CONVS]
 
 
 def load_weights(weights, **kwargs):
@@ -120,8 +120,22 @@ def test_vgg16_is_normalised_too(tmp_path, capsys, command, pictures):
     folder = tmp_path / "calibration"
     folder.mkdir()
     make_image(folder / "a.png", size=(48, 40), seed=1)
-    command(["--model", "vgg16", "--weights", "random", "--images", str(folder), "--size", "32", "--device", "cpu",
-             "--out", str(tmp_path / "vgg16-normalised.pth")])
+    command(
+        [
+            "--model",
+            "vgg16",
+            "--weights",
+            "random",
+            "--images",
+            str(folder),
+            "--size",
+            "32",
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path / "vgg16-normalised.pth"),
+        ]
+    )
     assert load_weights_of("vgg16", str(tmp_path / "vgg16-normalised.pth")).format == "torchvision"
 
 
@@ -146,8 +160,22 @@ def test_command_writes_a_file_that_loads_with_its_convention_and_no_flags(tmp_p
     torch.save(raw, tmp_path / "caffe-like.pth")
     out = tmp_path / "vgg19-normalised.pth"
 
-    command(["--weights", str(tmp_path / "caffe-like.pth"), "--format", "caffe",
-                        "--images", str(folder), "--size", "32", "--out", str(out), "--device", "cpu"])
+    command(
+        [
+            "--weights",
+            str(tmp_path / "caffe-like.pth"),
+            "--format",
+            "caffe",
+            "--images",
+            str(folder),
+            "--size",
+            "32",
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+        ]
+    )
     printed = capsys.readouterr().out
     assert f"wrote {out} (caffe input convention, mean rectified response 1 over 3 images" in printed
     assert "dead filters (mean 0, left unscaled): " in printed

@@ -21,8 +21,9 @@ def state():
     return features_state_dict(random_state_dict(seed=7), "test")
 
 
-@pytest.mark.parametrize("name,builder,count", [("vgg16", torchvision.models.vgg16, 31),
-                                                 ("vgg19", torchvision.models.vgg19, 37)])
+@pytest.mark.parametrize(
+    "name,builder,count", [("vgg16", torchvision.models.vgg16, 31), ("vgg19", torchvision.models.vgg19, 37)]
+)
 def test_layer_table_matches_torchvision_indices(name, builder, count):
     features = builder().features
     table = layer_table(ARCHS[name])
@@ -68,7 +69,12 @@ def test_a_file_of_the_other_network_is_named(tmp_path):
     torch.save(random_state_dict("vgg16", seed=1), tmp_path / "mine.pth")
     with pytest.raises(StyleLabError, match=r"mine.pth holds VGG16 weights, not VGG19; use model=vgg16$"):
         load_weights("vgg19", str(tmp_path / "mine.pth"), format="torchvision")
-    assert load_weights("vgg16", str(tmp_path / "mine.pth"), format="torchvision").state["28.weight"].shape == (512, 512, 3, 3)
+    assert load_weights("vgg16", str(tmp_path / "mine.pth"), format="torchvision").state["28.weight"].shape == (
+        512,
+        512,
+        3,
+        3,
+    )
 
 
 def test_conv_hook_is_pre_relu_and_relu_hook_is_rectified(state):
@@ -202,9 +208,11 @@ def test_imagenet_offline_names_file_and_folder(tmp_path, monkeypatch, name, fil
         build_extractor(["relu1_1"], model=name, weights="imagenet", progress=False)
     message = str(err.value)
     # the file, its full URL, the hash torchvision checks (its name carries the first 8 hex digits) and its folder
-    assert message == (f"1 file could not be downloaded (no network); put it into its folder, then run again: {file} "
-                       f"from https://download.pytorch.org/models/{file} (sha256 starting {file[6:14]}) into "
-                       f"{tmp_path / 'empty_home' / 'hub' / 'checkpoints'}")
+    assert message == (
+        f"1 file could not be downloaded (no network); put it into its folder, then run again: {file} "
+        f"from https://download.pytorch.org/models/{file} (sha256 starting {file[6:14]}) into "
+        f"{tmp_path / 'empty_home' / 'hub' / 'checkpoints'}"
+    )
 
 
 def test_vgg16_imagenet_loads_through_torchvision_cache(tmp_path, monkeypatch):
@@ -224,9 +232,18 @@ def test_a_third_network_of_the_family_is_one_row_of_the_table(monkeypatch):
     """VGG11 (blocks of 1, 1, 2, 2, 2 convs) from one row: its layers, checks, paths and torchvision's responses."""
     from stylelab.models.arch import Arch, imagenet_weights
 
-    monkeypatch.setitem(ARCHS, "vgg11", Arch("vgg11", (1, 1, 2, 2, 2), "VGG11_Weights.IMAGENET1K_V1",
-                                             torchvision.models.VGG11_Weights.IMAGENET1K_V1.url,
-                                             {"8a719046": "torchvision"}, "imagenet-vgg-verydeep-11.mat"))
+    monkeypatch.setitem(
+        ARCHS,
+        "vgg11",
+        Arch(
+            "vgg11",
+            (1, 1, 2, 2, 2),
+            "VGG11_Weights.IMAGENET1K_V1",
+            torchvision.models.VGG11_Weights.IMAGENET1K_V1.url,
+            {"8a719046": "torchvision"},
+            "imagenet-vgg-verydeep-11.mat",
+        ),
+    )
     assert imagenet_weights(ARCHS["vgg11"]) is torchvision.models.VGG11_Weights.IMAGENET1K_V1
     model = VGG("vgg11", weights="random")
     assert model.layers[:6] == ("conv1_1", "relu1_1", "pool1", "conv2_1", "relu2_1", "pool2")

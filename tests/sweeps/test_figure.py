@@ -8,13 +8,18 @@ import yaml
 from PIL import Image
 
 from stylelab.cli import figure as figure_cli
+from stylelab.errors import StyleLabError
 from stylelab.sweeps import figure as figures
 from stylelab.sweeps.read import Job, load_sweep, swept_keys
-from stylelab.errors import StyleLabError
 
 CELL = (24, 18)  # (W, H) of every fake final.png
-LAYER_SETS = ["[relu1_1]", "[relu1_1,relu2_1]", "[relu1_1,relu2_1,relu3_1]",
-              "[relu1_1,relu2_1,relu3_1,relu4_1]", "[relu1_1,relu2_1,relu3_1,relu4_1,relu5_1]"]
+LAYER_SETS = [
+    "[relu1_1]",
+    "[relu1_1,relu2_1]",
+    "[relu1_1,relu2_1,relu3_1]",
+    "[relu1_1,relu2_1,relu3_1,relu4_1]",
+    "[relu1_1,relu2_1,relu3_1,relu4_1,relu5_1]",
+]
 BETAS = ["100000.0", "10000.0", "1000.0", "100.0"]
 
 
@@ -60,8 +65,17 @@ def boxes_of(picture: Image.Image, rgb) -> tuple[int, int, int, int]:
 
 @pytest.mark.parametrize(
     "x,text",
-    [(1e-5, "1e-5"), (8e-4, "8e-4"), (5e-3, "5e-3"), (1e-2, "1e-2"), (0.5, "0.5"), (1000.0, "1000"),
-     (1.032e9, "1.032e9"), (1e5, "1e5"), (0.0, "0")],
+    [
+        (1e-5, "1e-5"),
+        (8e-4, "8e-4"),
+        (5e-3, "5e-3"),
+        (1e-2, "1e-2"),
+        (0.5, "0.5"),
+        (1000.0, "1000"),
+        (1.032e9, "1.032e9"),
+        (1e5, "1e5"),
+        (0.0, "0"),
+    ],
 )
 def test_numbers_are_written_as_the_paper_writes_them(x, text):
     assert figures.format_number(x) == text
@@ -73,8 +87,9 @@ def test_labels_of_swept_values(tmp_path):
     assert figures.label("loss.beta", "1250.0", typed=False, ratio=8e-4) == "1250\nalpha/beta 8e-4"
     # layer sets written out, three to a line, never as a range
     assert figures.label("loss.style_layers", "[relu1_1,relu2_1,relu3_1]") == "relu1_1, relu2_1, relu3_1"
-    assert figures.label("loss.style_layers", "[relu1_1,relu2_1,relu3_1,relu4_1]") == ("relu1_1, relu2_1, relu3_1,"
-                                                                                      "\nrelu4_1")
+    assert figures.label("loss.style_layers", "[relu1_1,relu2_1,relu3_1,relu4_1]") == (
+        "relu1_1, relu2_1, relu3_1,\nrelu4_1"
+    )
     assert figures.label("loss.style_layers", "[relu1_1, relu2_1]") == "relu1_1, relu2_1"
     assert figures.label("loss.content_layers", "[relu4_2]") == "relu4_2"
     assert figures.label("loss.style_layers", "[]") == "none"
@@ -87,8 +102,11 @@ def test_labels_of_swept_values(tmp_path):
 def test_load_sweep_follows_job_numbers_and_reads_configs(fig4_sweep):
     jobs = load_sweep(fig4_sweep)
     assert len(jobs) == 20 and [j.num for j in jobs] == list(range(20))
-    assert jobs[0].overrides == {"loss.style_layers": "[relu1_1]", "loss.beta": "100000.0",
-                                 "experiment": "gatys2016/fig4"}  # the + of +experiment dropped
+    assert jobs[0].overrides == {
+        "loss.style_layers": "[relu1_1]",
+        "loss.beta": "100000.0",
+        "experiment": "gatys2016/fig4",
+    }  # the + of +experiment dropped
     assert jobs[0].config["figure"]["rows"] == "loss.style_layers"
     assert jobs[0].final.name == "final.png" and jobs[0].cwd == fig4_sweep
     assert swept_keys(jobs) == ["loss.style_layers", "loss.beta"]
@@ -104,14 +122,26 @@ def test_arrange_puts_every_job_in_its_cell(fig4_sweep):
     jobs = load_sweep(fig4_sweep)
     layout = figures.arrange(jobs, "loss.style_layers", "loss.beta")
     assert layout.shape == (5, 4)
-    assert layout.row_labels == ["relu1_1", "relu1_1, relu2_1", "relu1_1, relu2_1, relu3_1",
-                                 "relu1_1, relu2_1, relu3_1,\nrelu4_1", "relu1_1, relu2_1, relu3_1,\nrelu4_1, relu5_1"]
+    assert layout.row_labels == [
+        "relu1_1",
+        "relu1_1, relu2_1",
+        "relu1_1, relu2_1, relu3_1",
+        "relu1_1, relu2_1, relu3_1,\nrelu4_1",
+        "relu1_1, relu2_1, relu3_1,\nrelu4_1, relu5_1",
+    ]
     assert layout.col_labels == ["1e5", "1e4", "1000", "100"]  # no plan: Hydra's spelling, short
     with_ratios = figures.arrange(jobs, "loss.style_layers", "loss.beta", ratios=True)
-    assert with_ratios.col_labels == ["1e5\nalpha/beta 1e-5", "1e4\nalpha/beta 1e-4", "1000\nalpha/beta 1e-3",
-                                      "100\nalpha/beta 1e-2"]
-    assert layout.cells[2][3].overrides == {"loss.style_layers": LAYER_SETS[2], "loss.beta": "100.0",
-                                            "experiment": "gatys2016/fig4"}
+    assert with_ratios.col_labels == [
+        "1e5\nalpha/beta 1e-5",
+        "1e4\nalpha/beta 1e-4",
+        "1000\nalpha/beta 1e-3",
+        "100\nalpha/beta 1e-2",
+    ]
+    assert layout.cells[2][3].overrides == {
+        "loss.style_layers": LAYER_SETS[2],
+        "loss.beta": "100.0",
+        "experiment": "gatys2016/fig4",
+    }
     # without keys, the two swept keys are taken; swapping them transposes the grid
     assert figures.arrange(jobs).shape == (5, 4)
     assert figures.arrange(jobs, rows="loss.beta", cols="loss.style_layers").shape == (4, 5)
@@ -141,8 +171,8 @@ def test_grid_places_cells_in_rows_and_columns_with_labels(tmp_path):
     arr = np.asarray(picture)
     # text is drawn left of the first column (row labels) and above the first row (column labels)
     x0, y0 = boxes[(0, 0)][:2]
-    assert (arr[y0:y0 + 100, : x0 - 1] < 128).any()
-    assert (arr[: y0 - 1, x0:x0 + 150] < 128).any()
+    assert (arr[y0 : y0 + 100, : x0 - 1] < 128).any()
+    assert (arr[: y0 - 1, x0 : x0 + 150] < 128).any()
 
 
 def ink_height(picture: Image.Image, box) -> int:
@@ -211,8 +241,21 @@ def test_figure_command_writes_a_labelled_png(fig4_sweep, capsys):
 def test_figure_flags_override_the_config_and_the_inset_shows_the_style(fig4_sweep, tmp_path):
     Image.new("RGB", (40, 40), (255, 0, 0)).save(fig4_sweep / "s.png")  # relative to the jobs' cwd
     out = tmp_path / "elsewhere" / "fig.png"
-    figure_cli.main([str(fig4_sweep), "--rows", "loss.beta", "--cols", "loss.style_layers", "--inset",
-                     "bottom_left", "--title", "transposed", "--out", str(out)])
+    figure_cli.main(
+        [
+            str(fig4_sweep),
+            "--rows",
+            "loss.beta",
+            "--cols",
+            "loss.style_layers",
+            "--inset",
+            "bottom_left",
+            "--title",
+            "transposed",
+            "--out",
+            str(out),
+        ]
+    )
     with Image.open(out) as im:
         picture, text = im.convert("RGB"), dict(im.text)
     assert json.loads(text["stylelab:rows"])["key"] == "loss.beta" and text["Title"] == "transposed"
@@ -239,7 +282,11 @@ def test_unfinished_jobs_leave_empty_cells(tmp_path, capsys):
         ("empty", [], "holds no stylelab jobs"),
         ("three", [], "this sweep varies 3 keys (a, b, c); choose the grid with --rows KEY --cols KEY"),
         ("three", ["--rows", "a", "--cols", "b"], "fall into the same cell; the sweep also varies c"),
-        ("three", ["--cols", "loss.bta"], "no job of this sweep sets 'loss.bta' on its command line; the swept keys are: a, b, c"),
+        (
+            "three",
+            ["--cols", "loss.bta"],
+            "no job of this sweep sets 'loss.bta' on its command line; the swept keys are: a, b, c",
+        ),
     ],
 )
 def test_figure_command_errors_are_one_sentence(tmp_path, capsys, setup, args, message):
@@ -260,8 +307,12 @@ def test_figure_command_errors_are_one_sentence(tmp_path, capsys, setup, args, m
 def test_group_keys_can_be_named_by_their_last_part(tmp_path):
     sweep = tmp_path / "sweep"
     for i, panel in enumerate(["shipwreck", "the_scream"]):
-        make_job(sweep, i, {"+experiment": "gatys2016/fig3", "experiment/gatys2016/fig3_panel": panel},
-                 final_colour=(i, 0, 0))
+        make_job(
+            sweep,
+            i,
+            {"+experiment": "gatys2016/fig3", "experiment/gatys2016/fig3_panel": panel},
+            final_colour=(i, 0, 0),
+        )
     layout = figures.arrange(load_sweep(sweep), cols="fig3_panel")
     assert layout.col_key == "experiment/gatys2016/fig3_panel" and layout.col_labels == ["shipwreck", "the_scream"]
 

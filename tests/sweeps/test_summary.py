@@ -5,12 +5,12 @@ import shutil
 
 import pytest
 import yaml
+from conftest import SHALLOW, SMOKE, interrupt_after, run_job
 from PIL import Image
 
-from stylelab.cli import summary as summary_cli
 from stylelab import signals
+from stylelab.cli import summary as summary_cli
 from stylelab.sweeps import summary
-from conftest import SHALLOW, SMOKE, interrupt_after, run_job
 
 EMPTY = (225, 225, 225)  # figures' colour for a job without final.png
 
@@ -64,8 +64,10 @@ def test_table_has_overrides_status_steps_time_and_losses(sweep, tmp_path):
     md = written["markdown"].read_text().splitlines()
     assert md[0] == f"# Sweep {sweep.name}"
     assert md[2] == "All jobs: `steps=2`"  # what all jobs share is said once
-    assert md[4] == ("| job | loss.alpha | loss.beta | status | steps done | wall time (s) | final total | final content "
-                     "| final style | final tv | final laplacian |")  # every term of the objective, in its order
+    assert md[4] == (
+        "| job | loss.alpha | loss.beta | status | steps done | wall time (s) | final total | final content "
+        "| final style | final tv | final laplacian |"
+    )  # every term of the objective, in its order
     assert md[5].count("|") == 12 and md[8].startswith("| 2 | 2 | 100 | stopped at 1 | 1 |")
 
 
@@ -97,5 +99,6 @@ def test_command_line_and_its_errors(sweep, tmp_path, capsys):
         summary_cli.main([str(tmp_path / "nope")])
     assert exit_.value.code == 2
     assert capsys.readouterr().err.strip() == (
-        f"stylelab-summary: error: '{tmp_path / 'nope'}' is not a folder; give the sweep folder that `stylelab -m` printed"
+        f"stylelab-summary: error: '{tmp_path / 'nope'}' is not a folder; give the sweep folder that "
+        "`stylelab -m` printed"
     )
