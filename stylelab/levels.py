@@ -150,12 +150,8 @@ def prepare(
 def _set_style_target(
     term, responses: list[dict], pictures: Pictures, inputs: Inputs, model, hw_content, hw_style, device
 ) -> None:
-    """A style term's targets: the styles blended, or with spatial control one style per region."""
-    if not hasattr(term, "set_targets"):  # a plain Term compares against one style
-        if len(responses) > 1:
-            raise StyleLabError(f"{type(term).__name__} compares against one style, not {len(responses)}")
-        term.set_target(responses[0])
-        return
+    """A style term's targets: the styles blended, or with spatial control one style per region (the term
+    sets them: Term.set_targets)."""
     if pictures.content_masks is None:
         term.set_targets(responses, inputs.blend)
         return

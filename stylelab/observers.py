@@ -15,6 +15,7 @@ from tqdm import tqdm
 from stylelab.errors import StyleLabError
 from stylelab.io import images
 from stylelab.io.atomic import read_reason
+from stylelab.io.folders import events_dir
 from stylelab.losses.base import Evaluation
 
 
@@ -53,13 +54,6 @@ class Observer:
 
     def close(self) -> None:
         """The run is over (whatever way it ended): release files and the terminal."""
-
-
-def events_dir(folder: Path) -> Path:
-    """Where a run's TensorBoard events go: into its folder, so that TensorBoard names the run after it (a
-    sweep's job by what the sweep varies). A folder of an older stylelab keeps its tb/."""
-    old = Path(folder) / "tb"
-    return old if old.is_dir() else Path(folder)
 
 
 def _due(step: int, every: int, last: int) -> bool:

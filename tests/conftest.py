@@ -16,6 +16,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from stylelab import api, backend, build, levels, loop
+from stylelab.io.folders import events_dir
 from stylelab.losses import balance as balancing
 from stylelab.models.weights import imagenet_cache_file, random_state_dict
 
@@ -67,10 +68,7 @@ class FirstLevel:
 
 def events(folder) -> EventAccumulator:
     """A run folder's TensorBoard events (in the folder itself; an older run's in its tb/)."""
-    folder = Path(folder)
-    if (folder / "tb").is_dir():
-        folder = folder / "tb"
-    acc = EventAccumulator(str(folder), size_guidance={"scalars": 0, "images": 0, "tensors": 0})
+    acc = EventAccumulator(str(events_dir(folder)), size_guidance={"scalars": 0, "images": 0, "tensors": 0})
     acc.Reload()
     return acc
 

@@ -52,11 +52,30 @@ class Term(nn.Module):
     def set_target(self, features: dict[str, torch.Tensor]) -> None:
         """Keep what forward compares against, from the target image's responses (default: nothing)."""
 
+    def set_targets(
+        self,
+        styles: list[dict[str, torch.Tensor]],
+        weights: list[float] | None = None,
+        guides: list[dict] | None = None,
+        style_guides: list[dict | None] | None = None,
+    ) -> None:
+        """A style term's targets from every style image's responses, blended by `weights` or, with `guides`,
+        one per region of the generated image (StyleLoss). A term that knows neither compares against one
+        style and takes no regions (default)."""
+        if len(styles) > 1:
+            raise StyleLabError(f"{type(self).__name__} compares against one style, not {len(styles)}")
+        self.set_target(styles[0])
+
     def start_step(self, step: int) -> None:
         """Called before the evaluations of step `step` (and of the final image); default: nothing."""
 
     def forward(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         raise NotImplementedError
+
+
+def at_least_float32(f: torch.Tensor) -> torch.Tensor:
+    # sums over M (up to 10^6 positions) need at least float32; float64 stays float64 (gradient checks)
+    return f.float() if f.dtype in (torch.float16, torch.bfloat16) else f
 
 
 @dataclass

@@ -21,14 +21,10 @@ import torch
 import torch.nn.functional as F
 
 from stylelab.errors import StyleLabError
-from stylelab.losses.base import IMAGE, Term
+from stylelab.losses.base import IMAGE, Term, at_least_float32
 
 _KERNEL = torch.tensor([[0.0, -1.0, 0.0], [-1.0, 4.0, -1.0], [0.0, -1.0, 0.0]])
 _POOL = re.compile(r"p([1-9][0-9]*)")
-
-
-def _at_least_float32(x: torch.Tensor) -> torch.Tensor:
-    return x if x.dtype == torch.float64 else x.float()  # float64 stays float64 (gradient checks)
 
 
 def pooled_laplacian(image: torch.Tensor, pool: int) -> torch.Tensor:
@@ -66,9 +62,9 @@ class Laplacian(Term):
         return 3 * max(self.pools.values(), default=1)  # the 3 x 3 kernel needs 3 x 3 pooled pixels
 
     def set_target(self, features: dict[str, torch.Tensor]) -> None:
-        content = _at_least_float32(features[IMAGE].detach())  # (1, 3, H, W)
+        content = at_least_float32(features[IMAGE].detach())  # (1, 3, H, W)
         self.targets = {name: pooled_laplacian(content, p) for name, p in self.pools.items()}
 
     def forward(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        image = _at_least_float32(features[IMAGE])
+        image = at_least_float32(features[IMAGE])
         return {name: (pooled_laplacian(image, p) - self.targets[name]).pow(2).sum() for name, p in self.pools.items()}

@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 
 from stylelab.errors import StyleLabError
-from stylelab.losses.style import StyleLoss, at_least_float32
+from stylelab.losses.base import at_least_float32
+from stylelab.losses.style import StyleLoss
 
 _SORT_POOL: ThreadPoolExecutor | None = None
 

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 import torch
 
 from stylelab.errors import StyleLabError
-from stylelab.losses.base import Term
+from stylelab.losses.base import Term, at_least_float32
 
 # ---------------------------------------------------------------- gram
 
@@ -42,11 +42,6 @@ class _Gram(torch.autograd.Function):
         (f,) = ctx.saved_tensors
         sym = dg + dg.transpose(1, 2)  # (B, N, N)
         return (torch.bmm(f, sym) if ctx.positions_first else torch.bmm(sym, f)), None
-
-
-def at_least_float32(f: torch.Tensor) -> torch.Tensor:
-    # sums over M (up to 10^6 positions) need at least float32; float64 stays float64 (gradient checks)
-    return f.float() if f.dtype in (torch.float16, torch.bfloat16) else f
 
 
 def gram(features: torch.Tensor) -> torch.Tensor:

@@ -15,6 +15,7 @@ import yaml
 
 from stylelab.errors import StyleLabError
 from stylelab.io.atomic import write_atomic
+from stylelab.io.folders import events_dir
 
 # A job that failed writes why into this file of its folder: the reason on the first line (a traceback
 # below it for an unexpected error). A later successful run of the job removes it.
@@ -182,7 +183,7 @@ def ending(folder: Path, steps_asked: int | None = None) -> Ending:
         lines = error.read_text(encoding="utf-8", errors="replace").strip().splitlines()
         return Ending("failed", lines[0] if lines else "unknown error", steps_asked=steps_asked)
     found = Ending("running or killed", steps_asked=steps_asked)
-    events = folder / "tb" if (folder / "tb").is_dir() else folder  # an older stylelab's folders keep tb/
+    events = events_dir(folder)
     if not list(events.glob("events.out.tfevents.*")):
         return found
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

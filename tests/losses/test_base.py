@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from stylelab.errors import StyleLabError
 from stylelab.losses import (
     IMAGE,
     FeatureReconstruction,
@@ -105,6 +106,14 @@ def test_any_term_plugs_in_and_is_named_by_its_slot():
     assert ev.scalars()["loss/mine/image"] == pytest.approx(0.0625)
     assert ev.scalars()["loss/mine/relu1_1"] == pytest.approx(4.0)
     assert ev.values["mine"].item() == pytest.approx(8.0625) and ev.total.item() == pytest.approx(32.25)
+
+
+def test_a_term_of_ones_own_as_a_style_term_takes_one_style():
+    term = PixelMean({"relu1_1": 1.0})
+    term.set_targets([{"relu1_1": torch.full((1, 2, 2, 2), 2.0)}], [1.0])
+    assert term.targets == {"relu1_1": 2.0}
+    with pytest.raises(StyleLabError, match="^PixelMean compares against one style, not 2$"):
+        term.set_targets([{"relu1_1": torch.ones(1, 2, 2, 2)}] * 2, [0.5, 0.5])
 
 
 def test_content_loss_is_half_sum_of_squares():
