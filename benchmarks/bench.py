@@ -32,6 +32,8 @@ from pathlib import Path
 
 import torch
 
+from stylelab.cli.common import tool
+
 
 def _time(fn, n: int) -> float:
     sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
@@ -209,4 +211,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    tool(Path(__file__).name, main)  # a user's mistake: one sentence, exit 2

@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from stylelab import api, build, loop
+from stylelab.cli.common import tool
 from stylelab.io import images
 from stylelab.observers import Observer
 
@@ -134,4 +135,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    tool(Path(__file__).name, main)  # a user's mistake: one sentence, exit 2

@@ -18,6 +18,9 @@ import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+from stylelab.cli.common import tool
 
 
 def case(size: int, optimizer: str, device: str, options: list[str]) -> dict:
@@ -103,4 +106,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    tool(Path(__file__).name, main)  # a user's mistake: one sentence, exit 2

@@ -46,6 +46,7 @@ from typing import Callable
 import torch
 
 from stylelab import api, backend, build, levels
+from stylelab.cli.common import tool
 from stylelab.errors import StyleLabError
 from stylelab.io import images
 from stylelab.losses import balance as balancing
@@ -369,4 +370,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    tool(Path(__file__).name, lambda: sys.exit(main()))  # a user's mistake: one sentence, exit 2

@@ -29,6 +29,7 @@ from PIL import Image
 
 import stylelab
 from stylelab import measures
+from stylelab.cli.common import tool
 from stylelab.io import images, samples
 
 REPO = Path(__file__).resolve().parents[1]
@@ -235,4 +236,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    tool(Path(__file__).name, main)  # a user's mistake: one sentence, exit 2
