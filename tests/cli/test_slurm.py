@@ -139,9 +139,20 @@ def test_a_failed_job_on_slurm_is_recorded_and_reported(cluster, tmp_path, conte
 def test_preempted_job_checkpoints_requeues_and_resumes_exactly(cluster, tmp_path, content_png, style_png):
     steps = 200  # long enough that the signal lands mid-run, at about 20 ms a step on an idle CPU
     common = [f"content={content_png}", f"style={style_png}", *SMOKE, *SHALLOW, f"steps={steps}", "log.every=20"]
+    # step PNGs (they do not change the picture) show that the job has taken a step: signalled before its
+    # first step, under a loaded machine, it stopped "after 0 steps" and tested nothing
     sweep = tmp_path / "sweep"
     launcher = subprocess.Popen(
-        [sys.executable, "-m", "stylelab.cli", "-m", *LAUNCHER, *common, f"hydra.sweep.dir={sweep}"],
+        [
+            sys.executable,
+            "-m",
+            "stylelab.cli",
+            "-m",
+            *LAUNCHER,
+            *common,
+            "save_every=1",
+            f"hydra.sweep.dir={sweep}",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -150,7 +161,7 @@ def test_preempted_job_checkpoints_requeues_and_resumes_exactly(cluster, tmp_pat
     )
     try:
         deadline = time.time() + 300
-        while not list(sweep.glob("*/events.out.tfevents.*")) and time.time() < deadline:
+        while not list(sweep.glob("*/step_00001.png")) and time.time() < deadline:
             time.sleep(0.2)
         running = subprocess.run(
             ["squeue", "-h", "-t", "running", "-o", "%i"], capture_output=True, text=True, env=cluster
