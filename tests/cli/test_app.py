@@ -2,11 +2,9 @@
 
 import re
 import signal
-import subprocess
-import sys
 
 import pytest
-from conftest import OFFLINE_ENV, PAPER_STYLE, REPO, SMOKE, events, hparams_of, run_cli, run_job, signal_mid_run
+from conftest import OFFLINE_ENV, PAPER_STYLE, SMOKE, events, hparams_of, run_cli, run_job, signal_mid_run
 from omegaconf import OmegaConf
 from PIL import Image
 
@@ -145,21 +143,6 @@ def test_offline_sample_image_and_weights_name_file_and_folder(tmp_path, content
     assert not (tmp_path / "b").exists()
 
 
-def test_help_lists_groups_options_and_examples():
-    proc = run_cli("--help")
-    assert proc.returncode == 0
-    for text in (
-        "init: content, image, noise, style",
-        "optimizer: adam, lbfgs, lbfgs_torch",
-        "loss/style: gram, mean_std, sliced_w2, w2",
-        "loss.style_layers",
-        "stylelab -m loss.beta=",
-        "model.weights=random",
-    ):
-        assert text in proc.stdout, text
-    assert "_schema" not in proc.stdout  # the schemas behind the options are not options to pick
-
-
 @pytest.mark.parametrize(
     "overrides,message",
     [
@@ -237,25 +220,3 @@ def test_a_sweeps_job_logs_the_command_that_makes_it_alone_as_typed(tmp_path, co
     acc = events(sweep / "loss.beta=1e3")
     command = acc.Tensors("text/command/text_summary")[0].tensor_proto.string_val[0].decode()
     assert command.endswith(" loss.beta=1e3`") and command.startswith("`stylelab ")  # not Hydra's 1000.0
-
-
-@pytest.mark.slow  # a few CLI processes: seconds each
-def test_help_with_a_mistake_is_one_sentence():
-    proc = run_cli("--help", "optimizer=adm")
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip() == (
-        "stylelab: error: no option adm in group optimizer; choose adam, lbfgs or "
-        "lbfgs_torch (did you mean optimizer=adam?)"
-    )
-
-
-def test_help_into_a_pipe_that_closes_early_is_quiet():
-    proc = subprocess.run(
-        f"'{sys.executable}' -m stylelab.cli --help | head -1",
-        shell=True,
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=300,
-    )
-    assert proc.stdout.startswith("stylelab: neural style transfer") and proc.stderr == ""
