@@ -58,6 +58,12 @@ class StopSignals:
         if self.caught is None:
             self.caught = signum
 
+    def __reduce__(self):
+        # pickled as a reference to the process's own STOP, never as a copy: submitit pickles a sweep job's task
+        # function by value (Hydra's decorator hides it from lookup by name) with the globals it reads, and a
+        # copied STOP would take the signals while the loop asked the real one whether to stop
+        return "STOP"
+
     def reason(self) -> str | None:
         """For stylelab.loop.run(stop=...): why to stop before the next update, or None to go on."""
         return None if self.caught is None else NAMES[self.caught]
