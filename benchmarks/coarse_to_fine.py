@@ -10,7 +10,7 @@ coarse-to-fine run does --coarse-steps at each coarser size, then goes on at the
 loss is at most L* (or --steps more steps), and stops there. Printed: the wall time of each to reach L*, and
 their ratio. Losses are read every step (no logging otherwise); the last level's are at the final size, so
 the two are comparable. With --save DIR: c2f.png (the coarse-to-fine picture when it reached L*) and
-single_same_time.png (the single run's picture at that same wall time), side by side in the README's gallery.
+single_same_time.png (the single run's picture at that same wall time), side by side in docs/gallery.md.
 --option KEY=VALUE (repeatable) is an override for both runs; --coarse-option only for the coarse-to-fine one
 (init=noise, optimizer.lr=...). Default weights random: the figures are then about the optimisation's speed,
 not about art; say so when you report them.

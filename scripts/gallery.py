@@ -1,4 +1,4 @@
-"""The README's gallery, remade on the trained stand-in VGG16 (../shared/weights/vgg16-hed.pth): one command.
+"""The gallery (docs/gallery.md), remade on the trained stand-in VGG16 (../shared/weights/vgg16-hed.pth): one command.
 
     python scripts/gallery.py --c2f --figures        # everything but the 17-minute default (docs/gallery/*.jpg)
     python scripts/gallery.py --default              # the default command's picture too (512 px, 500 steps)
@@ -8,7 +8,7 @@ Each entry is one run of stylelab's Python API, with the stand-in's three settin
 model.format=caffe) and the entry's own; the rest are the defaults (model=vgg16 starts from the photo, beta
 from the weights' balance rule). Pictures are written as JPEG (quality 85) and listed, with their settings and
 time and its three measures (stylelab.measures: edge correlation with the photo, palette distance to the
-painting and to the photo, texture ratio), in docs/gallery/gallery.json, which the README's gallery shows.
+painting and to the photo, texture ratio), in docs/gallery/gallery.json, which docs/gallery.md shows.
 The coarse-to-fine pair comes from
 benchmarks/coarse_to_fine.py --save docs/gallery, the figures from the experiments (--figures).
 """

@@ -14,8 +14,8 @@ style), in float32 bytes:
                 checkpoint is written; Adam's two moments
     runtime     the process and the network's weights (measured: see below)
 
-The factors were measured with benchmarks/memory.py (peak RSS on this project's CPU machine; README "Speed and
-memory"), where the estimate is within the error quoted there. Library code: plain numbers in and out.
+The factors were measured with benchmarks/memory.py (peak RSS on this project's CPU machine; docs/speed.md),
+where the estimate is within the error quoted there. Library code: plain numbers in and out.
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ def check(found: Estimate, free: float, device: str, fixes: dict[str, str]) -> s
         f"this run needs about {found.total / GB:.1f} GB at its largest level and the {device} has "
         f"{free / GB:.1f} GB available; the biggest part is {biggest} ({found.parts[biggest] / GB:.1f} GB){how}"
     )
-    sure = 0.7 if found.uncertain else 0.95  # the estimate's lower bound (measured within 5%: README)
+    sure = 0.7 if found.uncertain else 0.95  # the estimate's lower bound (measured within 5%: docs/speed.md)
     if found.total * sure > free:
         raise StyleLabError(said)
     if found.total > 0.8 * free:

@@ -106,7 +106,9 @@ class TensorBoard(Observer):
     ):
         self.logdir = events_dir(Path(folder))
         self.steps, self.every, self.image_every, self.purge_step = steps, every, image_every, purge_step
-        self.varying = varying  # the settings the run's sweep varies, as typed (HParams shows them first)
+        # the settings the run's sweep varies, with their values as typed (`1e3`, shown so: TensorBoard would
+        # write 1000.0 next to 1.0000e+5); HParams shows those columns first
+        self.varying = varying
         self._writer = None
         self._first: int | None = None  # the first step of the level that begins (not a resumed run's step)
         self._shown: int | None = None  # the step whose image this level has logged last
@@ -169,11 +171,9 @@ class TensorBoard(Observer):
         if end.recoloured:
             self.final(end.step, end.picture)
         if end.diverged:
-            self.failed(end.settings, end.diverged, self.varying)
+            self.failed(end.settings, end.diverged)
         else:
-            self.hparams(
-                end.settings, end.final, end.step, {"summary/seconds_per_step": end.seconds_per_step}, self.varying
-            )
+            self.hparams(end.settings, end.final, end.step, {"summary/seconds_per_step": end.seconds_per_step})
 
     def notes(self, step: int, texts: dict[str, str]) -> None:
         """Text for the Text tab, one card per entry (text/command, text/overrides, text/config): the exact
@@ -192,31 +192,27 @@ class TensorBoard(Observer):
         final: Evaluation,
         step: int,
         extra_metrics: dict[str, float] | None = None,
-        varying: Mapping[str, str] = MappingProxyType({}),
     ) -> None:
-        """The HParams tab's record of this run: its settings, and its final losses as summary/* metrics.
-
-        varying: the settings its sweep varies, with their values as typed (`1e3`, shown so: TensorBoard
-        would write 1000.0 next to 1.0000e+5); TensorBoard shows those columns first.
-        """
+        """The HParams tab's record of this run: its settings, and its final losses as summary/* metrics."""
         scalars = final.scalars()
         metrics = {f"summary/{k.removeprefix('loss/')}": v for k, v in scalars.items() if k.count("/") == 1}
         metrics.update(extra_metrics or {})
         # "summary/..." sorts after "loss/..." in TensorBoard, so the one-point metric cards come last
-        self._session(hparams(settings), metrics, "STATUS_SUCCESS", varying)
+        self._session(hparams(settings), metrics, "STATUS_SUCCESS")
         with self.io():
             for tag, value in metrics.items():
                 self.writer.add_scalar(tag, value, step)
 
-    def failed(self, settings: dict, reason: str, varying: Mapping[str, str] = MappingProxyType({})) -> None:
+    def failed(self, settings: dict, reason: str) -> None:
         """A run that failed: the reason as text, and its settings in the HParams tab with status failure."""
         with self.io():
             self.writer.add_text("error", reason)
-        self._session(hparams(settings), {}, "STATUS_FAILURE", varying)
+        self._session(hparams(settings), {}, "STATUS_FAILURE")
 
-    def _session(self, hparams: dict, metrics: dict, status: str, varying: Mapping[str, str]) -> None:
+    def _session(self, hparams: dict, metrics: dict, status: str) -> None:
         """torch's three hparams summaries, written into this run's own folder (so the HParams tab links them to
         its curves), with the end status and the `differs` flags filled in."""
+        varying = self.varying
         hparams = {**hparams, **{key: typed for key, typed in varying.items() if key in hparams}}
         from tensorboard.plugins.hparams.api_pb2 import Status
         from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData

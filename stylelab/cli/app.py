@@ -82,9 +82,9 @@ def record_failure(
     text = reason + ("\n\n" + details if details else "") + "\n"
     write_atomic(run_dir / read.ERROR_FILE, lambda f: f.write(text.encode("utf-8")))
     if tensorboard:
-        tb = TensorBoard(run_dir, steps=0)
+        tb = TensorBoard(run_dir, steps=0, varying=varying)
         try:
-            tb.failed(settings, reason, varying)
+            tb.failed(settings, reason)
         finally:
             tb.close()
 

@@ -1,6 +1,6 @@
 """The style weight a network calls for when loss.beta is left null, and the run's weights it sets.
 
-Each kind of weights file has its rule (README, "What alpha and beta mean"): torchvision's the tutorial's
+Each kind of weights file has its rule (docs/numbers.md, "What alpha and beta mean"): torchvision's the tutorial's
 fixed beta, Caffe's and MatConvNet's a rule measured on the network's own responses before the first step,
 stylelab-normalize's the paper's alpha/beta. `balance` applies a rule to an objective at the run's first level;
 `restore` sets what it chose again (a resumed run reads it from its checkpoint).
@@ -51,7 +51,7 @@ class Balance:
         return self.ratio * content_at_zero / style_at_zero
 
 
-# What each kind of file calls for (README, "What alpha and beta mean").
+# What each kind of file calls for (docs/numbers.md, "What alpha and beta mean").
 BALANCES = {
     "torchvision": Balance(
         beta=1.032e9, source="the PyTorch tutorial's weights (content 1, style 1e6) in the paper's units at 512 px"
