@@ -5,13 +5,14 @@
 
 Each command is run --rounds times in a fresh process (the OS file cache warm after the first, as a user's
 second command would find it); the figure is the median wall time. `python -c "import torch"` is printed as
-the floor that any command needing torch pays.
+the floor that any command needing torch pays; --help, --cfg job and a mistake on the command line need none.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -19,8 +20,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from PIL import Image
+
 COMMANDS = {
     "import torch (floor)": ["-c", "import torch"],
+    # torch.optim imports torch._dynamo the first time an optimizer is made (about a second): any run pays it
+    "import torch, make an optimizer (floor of a run)": [
+        "-c",
+        "import torch; torch.optim.SGD([torch.zeros(1, requires_grad=True)])",
+    ],
     "import stylelab": ["-c", "import stylelab"],
     "stylelab --help": ["-m", "stylelab.cli", "--help"],
     "stylelab --cfg job": ["-m", "stylelab.cli", "--cfg", "job"],
@@ -35,6 +43,16 @@ COMMANDS = {
         "--help",
     ],
     "stylelab image.size=0 (a mistake)": ["-m", "stylelab.cli", "image.size=0"],
+    "a 5-step 64 px run (random weights)": [
+        "-m",
+        "stylelab.cli",
+        "content=a.png",
+        "style=b.png",
+        "model.weights=random",
+        "image.size=64",
+        "steps=5",
+        "log.progress=false",
+    ],
 }
 
 
@@ -55,6 +73,9 @@ def main() -> None:
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, median of {args.rounds} runs (s)")
     print(f"{'command':38}" + "".join(f"{name:>10}" for name in checkouts))
     with tempfile.TemporaryDirectory() as cwd:  # no outputs/ written into a checkout
+        for name, seed in (("a.png", 0), ("b.png", 1)):  # the run's two pictures, made here: no download
+            pixels = random.Random(seed).randbytes(64 * 48 * 3)
+            Image.frombytes("RGB", (64, 48), pixels).save(Path(cwd) / name)
         for label, command in COMMANDS.items():
             row = []
             for root in checkouts.values():

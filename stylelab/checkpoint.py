@@ -17,9 +17,10 @@ from pathlib import Path
 import torch
 
 from stylelab.errors import StyleLabError
+from stylelab.io import folders
 from stylelab.io.atomic import write_atomic
 
-FILE = "checkpoint.pt"
+FILE = folders.CHECKPOINT
 # 3: the objective became a list of terms, so the fingerprint names other settings than 2's did
 FORMAT = "stylelab-checkpoint/3"
 # What a resumed run may change besides the settings that never change the picture (config.INERT): it may

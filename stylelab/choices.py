@@ -1,5 +1,5 @@
 """Every list of choices a setting takes, written once: the library checks values against these, the config
-schema makes its enums from them (stylelab.config.choice) and `stylelab --help` prints them. Nothing but the
+schema makes its enums from them (stylelab.signatures.choice) and `stylelab --help` prints them. Nothing but the
 standard library here, so the light tools (stylelab-summary, stylelab-figure) load no torch for them."""
 
 from __future__ import annotations

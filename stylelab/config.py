@@ -5,11 +5,8 @@ A typo in a key or a value of the wrong type fails when Hydra composes the confi
 - The run's own settings are the dataclasses below, with their defaults and one line of help each
   (`stylelab --help` prints them). configs/config.yaml only chooses the options of the groups.
 - Every option of a swappable part (model, the loss terms, init, optimizer, colour) is a YAML naming its
-  class or function in `_target_`. Its schema, `<option>_schema` in its group, is made here from that
-  target's signature: every parameter with a default is a setting, with the default and the type the
-  signature gives (a Literal becomes a choice), so a parameter is written once, in the code that uses it.
-  Parameters without a default are what stylelab hands over when it builds the part (a term's layers, an
-  init's images, an optimizer's parameters). A YAML lists its schema first in its defaults.
+  class or function in `_target_`. Its schema, `<option>_schema` in its group, is registered here from that
+  target's signature (stylelab.signatures). A YAML lists its schema first in its defaults.
 - The objective is data: `loss.terms` maps each term's name to its class, weight, layers and target.
 
 Also here, because folder names, checkpoint fingerprints and HParams must agree on it: INERT, the one list
@@ -19,24 +16,16 @@ Library code never sees a config: build.py turns one into plain arguments.
 
 from __future__ import annotations
 
-import collections.abc
 import dataclasses
-import functools
-import importlib
-import inspect
-import types
-import typing
 from dataclasses import dataclass, field
-from enum import Enum
-from importlib import resources
-from typing import Any, Dict, List, Literal, Optional, Union, get_args, get_origin
+from typing import Any, Dict, List, Optional
 
-import yaml
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from stylelab.choices import Corner, Device, Propagation, Target
 from stylelab.errors import StyleLabError
+from stylelab.signatures import SCHEMA_SUFFIX, choice, package_options, schema_of
 
 # Settings that do not change the picture: how fast it is made, where and how it is watched, what is
 # written besides final.png. Prefixes of dotted keys. Run folders are not named after them, checkpoints
@@ -54,101 +43,12 @@ INERT = (
     "figure",
     "hydra",
 )
-SCHEMA_SUFFIX = "_schema"
-# config groups whose options are not parts of a run (whole experiments, Hydra's own)
-NOT_PARTS = ("hydra", "experiment")
 
 
 def is_inert(key: str) -> bool:
     """Whether a dotted config key (`log.every`, `hydra.launcher.n_jobs`) names a setting in INERT."""
     key = key.lstrip("+~")
     return any(key == prefix or key.startswith(prefix + ".") or key.startswith(prefix + "/") for prefix in INERT)
-
-
-# ---------------------------------------------------------------- choices and schemas from signatures
-
-
-class Choice(str, Enum):
-    """A choice among strings: its members are their plain values, so library code takes them as str."""
-
-    def __str__(self) -> str:
-        return self.value
-
-    def __format__(self, spec: str) -> str:
-        return format(self.value, spec)
-
-
-@functools.lru_cache(maxsize=None)
-def choice(literal) -> type[Choice]:
-    """The Enum OmegaConf checks a value against, from the Literal the library declares the choices with."""
-    values = get_args(literal)
-    return Choice("Choice_" + "_".join(values), {value: value for value in values})
-
-
-def _field_type(annotation) -> Any:
-    """A signature's annotation as a type OmegaConf can check (Any where it cannot)."""
-    if annotation in (int, float, str, bool):
-        return annotation
-    origin, args = get_origin(annotation), get_args(annotation)
-    if origin is Literal and all(isinstance(a, str) for a in args):
-        return choice(annotation)
-    if origin in (Union, types.UnionType):
-        rest = [a for a in args if a is not type(None)]
-        if len(rest) == 1 and len(args) == 2:
-            return Optional[_field_type(rest[0])]
-        return Any
-    if origin in (list, tuple, collections.abc.Sequence) and args:
-        element = _field_type(args[0])
-        return List[element] if element in (int, float, str, bool) else List[Any]
-    return Any
-
-
-def _field_default(value):
-    if isinstance(value, (list, tuple)):
-        return field(default_factory=lambda value=value: list(value))
-    return value
-
-
-@functools.lru_cache(maxsize=None)
-def schema_of(target: str, partial: bool = False) -> type:
-    """A dataclass of `target`'s settings: `_target_`, and every parameter of its signature that has a default."""
-    module, _, name = target.rpartition(".")
-    obj = getattr(importlib.import_module(module), name)
-    signature = inspect.signature(obj)
-    hints = typing.get_type_hints(obj.__init__ if inspect.isclass(obj) else obj)
-    fields: list[tuple] = [("_target_", str, field(default=target))]
-    if partial:
-        fields.append(("_partial_", bool, field(default=True)))
-    for parameter in signature.parameters.values():
-        if parameter.default is inspect.Parameter.empty or parameter.kind in (
-            parameter.VAR_POSITIONAL,
-            parameter.VAR_KEYWORD,
-        ):
-            continue  # handed over when the part is built
-        kind = _field_type(hints.get(parameter.name, Any))
-        default = parameter.default
-        if isinstance(kind, type) and issubclass(kind, Choice) and default is not None:
-            default = kind(default)
-        fields.append((parameter.name, kind, _field_default(default)))
-    return dataclasses.make_dataclass(f"{name}Config", fields)
-
-
-def package_options() -> list[tuple[str, str, dict]]:
-    """(group, option, YAML) for every option of the package's config groups that lists its schema."""
-    found = []
-
-    def walk(folder, group: str) -> None:
-        for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-            if entry.is_dir() and not (not group and entry.name in NOT_PARTS):
-                walk(entry, f"{group}/{entry.name}" if group else entry.name)
-            elif group and entry.name.endswith(".yaml"):
-                option = entry.name[: -len(".yaml")]
-                node = yaml.safe_load(entry.read_text(encoding="utf-8")) or {}
-                if option + SCHEMA_SUFFIX in (node.get("defaults") or []):
-                    found.append((group, option, node))
-
-    walk(resources.files("stylelab.configs"), "")
-    return found
 
 
 # ---------------------------------------------------------------- the run's own settings

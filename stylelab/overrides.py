@@ -24,7 +24,7 @@ from omegaconf import DictConfig, open_dict
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 from omegaconf.nodes import BooleanNode, EnumNode, FloatNode, IntegerNode
 
-from stylelab import config
+from stylelab import config, signatures
 from stylelab.errors import StyleLabError
 
 config.register()
@@ -195,7 +195,7 @@ def explain(exc: BaseException, job: list[str]) -> str:
         return _first_line(exc)
     if isinstance(exc, MissingConfigException) and exc.missing_cfg_file:
         group, _, option = str(exc.missing_cfg_file).rpartition("/")
-        options = sorted(o for o in (exc.options or []) if not o.endswith(config.SCHEMA_SUFFIX))
+        options = sorted(o for o in (exc.options or []) if not o.endswith(signatures.SCHEMA_SUFFIX))
         choose = (
             f"; choose {', '.join(options[:-1])} or {options[-1]}"
             if len(options) > 1

@@ -2,6 +2,8 @@
 signatures) reject typos and bad values at compose time, the objective is the list of terms, and the one
 list of settings that do not change the picture."""
 
+import json
+
 import pytest
 from conftest import REPO, SMOKE, FirstLevel, compose_cfg
 from hydra import compose, initialize_config_dir
@@ -11,13 +13,13 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, ValidationError
 
-from stylelab import build, config
+from stylelab import build, config, signatures
 from stylelab.losses import FeatureReconstruction, GramLoss, Laplacian, Objective, TotalVariation
 from stylelab.models.vgg import VGG, VGGFeatures
 from stylelab.optim import LBFGS
 
 CONFIG_DIR = str(REPO / "configs")
-NOT_PARTS = config.NOT_PARTS  # groups whose options are whole experiments (test_experiments) or Hydra's own
+NOT_PARTS = signatures.NOT_PARTS  # groups whose options are whole experiments (test_experiments) or Hydra's own
 
 
 def objective(cfg):
@@ -40,7 +42,7 @@ def group_options() -> list[tuple[str, str]]:
                 if name.split("/")[0] in NOT_PARTS:
                     continue
                 for option in loader.get_group_options(name, ObjectType.CONFIG):
-                    if not option.endswith(config.SCHEMA_SUFFIX):
+                    if not option.endswith(signatures.SCHEMA_SUFFIX):
                         yield name, option
                 yield from walk(name)
 
@@ -136,16 +138,39 @@ def test_an_options_schema_is_its_classes_signature():
         "tolerance_grad": 0.0,
         "tolerance_change": 0.0,
     }
-    schema = config.schema_of("stylelab.optim.LBFGS")
+    schema = signatures.schema_of("stylelab.optim.LBFGS")
     defaults = {f.name: f.default for f in __import__("dataclasses").fields(schema)}
     import inspect
 
     for name, parameter in inspect.signature(LBFGS).parameters.items():
         assert defaults[name] == parameter.default, name
-    assert set(config.choice(__import__("stylelab.models.vgg", fromlist=["Pooling"]).Pooling).__members__) == {
+    assert set(signatures.choice(__import__("stylelab.models.vgg", fromlist=["Pooling"]).Pooling).__members__) == {
         "avg",
         "max",
     }
+
+
+def test_the_packaged_signatures_are_the_signatures_of_the_code():
+    # composing reads the package's options' parameters from configs/signatures.json, not by importing their
+    # classes (torch); the file is made from the signatures and must say what they say
+    packaged = json.loads((REPO / "stylelab" / "configs" / signatures.SIGNATURES).read_text(encoding="utf-8"))
+    assert packaged == signatures.package_signatures(), "run `python scripts/schemas.py` to write it again"
+    assert packaged["stylelab.optim.LBFGS"][:2] == [["lr", "float", 1.0], ["history_size", "int", 100]]
+    assert ["method", {"choice": ["pca", "chol", "sym"]}, "pca"] in packaged["stylelab.controls.colour.Match"]
+
+
+def test_a_users_class_outside_the_package_gets_its_schema_from_its_signature(tmp_path, monkeypatch):
+    (tmp_path / "myopts.py").write_text(
+        "from typing import Literal\n"
+        "def opt(params, lr: float = 0.5, kind: Literal['a', 'b'] = 'b', sizes: list[int] = (1, 2)):\n"
+        "    return params\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    schema = signatures.schema_of("myopts.opt")
+    node = OmegaConf.structured(schema)
+    assert node.lr == 0.5 and str(node.kind) == "b" and list(node.sizes) == [1, 2] and "params" not in node
+    with pytest.raises(Exception, match="kind"):
+        node.kind = "c"
 
 
 @pytest.mark.parametrize(

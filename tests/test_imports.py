@@ -86,14 +86,20 @@ def test_nothing_outside_the_command_line_imports_it_and_only_the_config_layer_k
 
 
 def test_no_stylelab_import_is_hidden_in_a_function():
-    """The one exception: `stylelab`'s entry point takes the signals over before it imports the app."""
+    """The two exceptions: `stylelab`'s entry point takes the signals over before it imports the app, and the
+    app imports its job (torch) only once Hydra runs one, so that --help and --cfg job start without torch."""
     hidden = [
         (name, module)
         for name, path in modules().items()
         for module, _ in _imports(path, top_level=False)
         if module.startswith("stylelab")
     ]
-    assert hidden == [("stylelab.cli", "stylelab.cli"), ("stylelab.cli", "stylelab.cli.app")]
+    assert hidden == [
+        ("stylelab.cli", "stylelab.cli"),
+        ("stylelab.cli", "stylelab.cli.app"),
+        ("stylelab.cli.app", "stylelab.cli"),
+        ("stylelab.cli.app", "stylelab.cli.job"),
+    ]
 
 
 def test_torchvision_is_imported_where_its_layers_or_weights_are_used_not_with_stylelab():
@@ -110,3 +116,14 @@ def test_no_private_hydra_and_no_file_over_400_lines():
         text = path.read_text(encoding="utf-8")
         assert "hydra._internal" not in text, name
         assert len(text.splitlines()) <= 400, f"{path.relative_to(REPO)} has {len(text.splitlines())} lines"
+
+
+def test_the_command_line_and_composing_a_config_import_no_torch():
+    # torch takes seconds to import; --help, --cfg job and a mistake on the command line answer without it
+    code = (
+        "import sys, stylelab.cli.app; from stylelab.overrides import compose; from stylelab.cli import help; "
+        "compose('optimizer=adam', 'loss/style=sliced_w2', 'colour=match'); help.render([]); "
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "False", out.stderr

@@ -10,6 +10,7 @@ import warnings
 from typing import Callable
 
 from stylelab.errors import StyleLabError
+from stylelab.signals import NAMES, STOP, exit_code
 
 EXIT_USER_ERROR = 2
 
@@ -49,3 +50,9 @@ def tool(prog: str, work: Callable[[], object]) -> None:
         work()
     except StyleLabError as exc:
         fail(prog, str(exc))
+
+
+def stopped_before_the_run() -> None:
+    """`stylelab` was signalled before its run began (while torch and Hydra loaded): nothing was written."""
+    print(f"stylelab: {NAMES[STOP.caught]} before the run began; nothing was kept", file=sys.stderr, flush=True)
+    sys.exit(exit_code(STOP.caught))

@@ -12,7 +12,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.object_type import ObjectType
 from omegaconf import OmegaConf, open_dict
 
-from stylelab import config
+from stylelab import config, signatures
 
 
 def groups_help() -> str:
@@ -25,7 +25,7 @@ def groups_help() -> str:
             if name == "hydra":
                 continue
             options = [
-                o for o in loader.get_group_options(name, ObjectType.CONFIG) if not o.endswith(config.SCHEMA_SUFFIX)
+                o for o in loader.get_group_options(name, ObjectType.CONFIG) if not o.endswith(signatures.SCHEMA_SUFFIX)
             ]
             if options:
                 yield name, f"  {name}: {', '.join(sorted(options))}"
@@ -42,7 +42,7 @@ def _kind(annotation) -> str:
         return f"{_kind(rest[0])} or null" if len(rest) == 1 else "any"
     if origin in (list, typing.List):
         return f"list of {_kind(args[0])}" if args else "list"
-    if isinstance(annotation, type) and issubclass(annotation, config.Choice):
+    if isinstance(annotation, type) and issubclass(annotation, signatures.Choice):
         return " | ".join(member.value for member in annotation)
     return {float: "number", int: "whole number", bool: "true | false", str: "text"}.get(annotation, "any")
 
@@ -52,8 +52,8 @@ def settings_help() -> str:
     width = 26
     lines = [f"  {key:<{width}} {text}" for key, _, text in config.help_lines()]
     lines += ["", "Each option's own settings (group.key=value; the defaults come from its class):"]
-    for group, option, node in config.package_options():
-        schema = config.schema_of(node["_target_"], bool(node.get("_partial_", False)))
+    for group, option, node in signatures.package_options():
+        schema = signatures.schema_of(node["_target_"], bool(node.get("_partial_", False)))
         hints = typing.get_type_hints(schema)
         fields = [
             f"{f.name}={_shown(node[f.name]) if f.name in node else _default(f)} ({_kind(hints[f.name])})"
@@ -76,7 +76,7 @@ def _default(f: dataclasses.Field) -> str:
         return "null"
     if isinstance(value, bool):
         return str(value).lower()
-    return str(value.value if isinstance(value, config.Choice) else value)
+    return str(value.value if isinstance(value, signatures.Choice) else value)
 
 
 def render(overrides: list[str]) -> str:

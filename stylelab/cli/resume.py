@@ -13,10 +13,11 @@ from pathlib import Path
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from stylelab import checkpoint, config
+from stylelab import config
 from stylelab.cli import sweep
 from stylelab.cli.argv import CommandLine
 from stylelab.errors import StyleLabError
+from stylelab.io import folders
 from stylelab.overrides import compose_with_choices, quote
 from stylelab.sweeps import read
 
@@ -57,7 +58,7 @@ def resumed_config(cfg: DictConfig, choices: dict[str, str], overrides: list[str
         for key in changes:
             if not key.startswith("hydra"):
                 OmegaConf.update(saved, key, OmegaConf.select(cfg, key), merge=False)
-    start_over = not (folder / checkpoint.FILE).is_file()
+    start_over = not (folder / folders.CHECKPOINT).is_file()
     if start_over:
         saved.resume = None
     return saved, saved_choices, start_over
@@ -70,10 +71,10 @@ def check_run_folder(folder: Path) -> None:
         raise StyleLabError(f"no such run folder '{folder}': resume= takes the folder of a run or of a sweep")
     if not folder.is_dir():
         raise StyleLabError(f"'{folder}' is a file, not a run folder")
-    if not ((folder / ".hydra" / "config.yaml").is_file() or (folder / checkpoint.FILE).is_file()):
+    if not ((folder / ".hydra" / "config.yaml").is_file() or (folder / folders.CHECKPOINT).is_file()):
         raise StyleLabError(
             f"'{folder}' is not a stylelab run folder (it has no .hydra/config.yaml and no "
-            f"{checkpoint.FILE}); nothing was written into it"
+            f"{folders.CHECKPOINT}); nothing was written into it"
         )
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+CHECKPOINT = "checkpoint.pt"  # the loop's state and image: what resume= continues from
+
 
 def events_dir(folder: Path) -> Path:
     """Where a run's TensorBoard events are: in its folder, so that TensorBoard names the run after it (a

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import get_args
 
+import torch
 import torch.nn as nn
 
 from stylelab.choices import Pooling
@@ -70,8 +71,9 @@ def layer_table(arch: Arch) -> dict[str, int]:
 def imagenet_weights(arch: Arch):
     """torchvision's WeightsEnum entry of the ImageNet weights, which downloads and checks the file.
 
-    torchvision is imported here and in skeleton(), where it is used, not when stylelab is: importing it takes
-    a second or more (it loads torch._dynamo), which `stylelab --help` and composing a config need not pay."""
+    torchvision is imported here, where it is used, not when stylelab is: importing it takes a second or more
+    (it loads torch._dynamo), which `stylelab --help`, composing a config and a run on a weights file of its
+    own need not pay."""
     import torchvision.models
 
     enum, _, member = arch.imagenet.partition(".")
@@ -79,13 +81,21 @@ def imagenet_weights(arch: Arch):
 
 
 def skeleton(arch: Arch) -> nn.Sequential:
-    """torchvision's `features` of this network with no weights loaded (the classifier is never built)."""
-    from torchvision.models.vgg import make_layers  # see imagenet_weights: imported where it is used
-
-    cfg: list[int | str] = []
-    for convs, channels in zip(arch.blocks, CHANNELS):
-        cfg += [channels] * convs + ["M"]
-    return make_layers(cfg, batch_norm=False)
+    """The `features` of this network with no weights loaded, module for module torchvision's (its
+    `make_layers`: 3 x 3 convs with padding 1, each followed by an in-place ReLU, and a 2 x 2 max pool after
+    each block; tests/models/test_arch.py compares the two). Built here, not by torchvision, so that a run on
+    random weights or a weights file imports no torchvision (a second or more). Its parameters are on the meta
+    device (shapes, no values, no time spent initialising them): load weights with load_state_dict(...,
+    assign=True)."""
+    layers: list[nn.Module] = []
+    channels_in = 3
+    with torch.device("meta"):
+        for convs, channels in zip(arch.blocks, CHANNELS):
+            for _ in range(convs):
+                layers += [nn.Conv2d(channels_in, channels, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
+                channels_in = channels
+            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+    return nn.Sequential(*layers)
 
 
 def arch_of(arch: Arch | str) -> Arch:

@@ -194,7 +194,8 @@ class VGGFeatures(nn.Module):
         self.normalize = Normalize(convention)
 
         full = skeleton(arch)
-        full.load_state_dict(state)
+        # float32 modules whatever the file's dtype; assign: the skeleton's parameters hold no values to copy into
+        full.load_state_dict({key: value.float() for key, value in state.items()}, assign=True)
         index = layer_table(arch)
         hooked_convs = {index[n] for n in layers if n.startswith("conv")}
         modules = OrderedDict()
