@@ -45,7 +45,7 @@ def case(size: int, optimizer: str, device: str, options: list[str]) -> dict:
     )
     # the estimate the run checks before anything heavy, made the same way
     parts = build.build(cfg, choices)
-    found = memory.estimate_for(parts, levels.read(parts.inputs, parts.colour, pictures))
+    found = memory.estimate_for(parts, levels.read_pictures(parts.inputs, parts.colour, pictures))
     start = time.perf_counter()
     result = api.run(cfg, None, choices=choices, pictures=pictures)
     seconds = time.perf_counter() - start

@@ -6,7 +6,7 @@
     python benchmarks/optimizers.py --cases vgg19_noise vgg19_content # no trained weights needed
 
 Three optimisers minimise one objective, built exactly as a run builds it (stylelab.loop: the composed config,
-build.build, levels.read and prepare, the weights' balance for loss.beta=null, the init), each from the same
+build.build, levels.read_pictures and prepare, the weights' balance for loss.beta=null, the init), each from the same
 x0 and for the same number of objective evaluations (--evals, default 60):
 - stylelab: `optimizer=lbfgs` (stylelab.optim.ScaleFreeLBFGS), `opt.step(closure)` until N evaluations;
 - torch: `optimizer=lbfgs_torch` (torch.optim.LBFGS as stylelab builds it: one evaluation per step);
@@ -85,7 +85,7 @@ class Case:
     what: str
     trained: bool  # needs the stand-in's weights file
     overrides: Callable[[Path], list[str]]  # (a temporary folder) -> overrides
-    given: Callable[[], dict] = dict  # levels.read's in-memory pictures
+    given: Callable[[], dict] = dict  # levels.read_pictures's in-memory pictures
     size: int | None = None  # fixed, whatever --size
 
 
@@ -195,7 +195,7 @@ def problem(case: Case, size: int, options: list[str], tmp: Path) -> Problem:
         factories[name] = parts.optimizer
     # parts: the last one built (lbfgs_torch); everything but the optimizer is the same for both
     torch.manual_seed(parts.seed)
-    read = levels.read(parts.inputs, parts.colour, given)
+    read = levels.read_pictures(parts.inputs, parts.colour, given)
     weights = parts.model.load(seed=parts.seed, progress=False)
     network = parts.model.extractor(parts.objective.layers, weights, "cpu")
     objective, level = parts.objective, parts.levels[0]

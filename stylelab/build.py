@@ -184,7 +184,7 @@ def objective(cfg: DictConfig, model: VGG) -> Objective:
     return goal
 
 
-def levels(cfg: DictConfig) -> list[Level]:
+def schedule(cfg: DictConfig) -> list[Level]:
     """image.size for `steps`, or coarse to fine: schedule.sizes with schedule.steps each."""
     sizes, steps = cfg.schedule.sizes, cfg.schedule.steps
     if sizes is None and steps is None:
@@ -283,7 +283,7 @@ def build(cfg: DictConfig, choices: dict[str, str] | None = None) -> Parts:
     backend.resolve_device(str(cfg.device))  # cuda without a GPU is a mistake now, not later
     model = make(cfg.model, "model")
     goal = objective(cfg, model)
-    runs = levels(cfg)
+    runs = schedule(cfg)
     smallest = max(model.min_input_side(goal.layers), *(term.min_side for term in goal.terms.values()))
     for level in runs:
         if not smallest <= level.size <= MAX_SIZE:

@@ -37,7 +37,7 @@ class LoopState:
     previous_loss: float = math.inf  # the last total, for tolerance_change
     seconds: float = 0.0  # optimisation time so far, over all the runs that led here
     level: int = 0  # coarse to fine: the level this state belongs to
-    weights: dict = field(default_factory=dict)  # term weights the run set itself (loss.beta null: the balance)
+    balanced: dict = field(default_factory=dict)  # term weights the run's balance set (loss.beta null)
 
 
 def fingerprint(settings: dict, content: torch.Tensor, style, masks=None) -> dict:
@@ -84,7 +84,7 @@ def save(path: Path, image: torch.Tensor, state: LoopState, fingerprint: dict) -
         "previous_loss": state.previous_loss,
         "seconds": state.seconds,
         "level": state.level,
-        "weights": dict(state.weights),
+        "balanced": dict(state.balanced),
         "rng": {
             "cpu": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
@@ -134,7 +134,7 @@ def load(run_dir: Path, expected: dict) -> Checkpoint:
         previous_loss=payload["previous_loss"],
         seconds=payload["seconds"],
         level=int(payload.get("level", 0)),
-        weights=dict(payload.get("weights", {})),
+        balanced=dict(payload.get("balanced", payload.get("weights", {}))),  # "weights" before v4
     )
     return Checkpoint(image, state, payload["rng"], path)
 

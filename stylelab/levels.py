@@ -1,6 +1,6 @@
 """What a run reads, and the images and targets of each of its levels.
 
-`read` reads every picture the run needs (content, styles, masks), once, at full size. `prepare` makes
+`read_pictures` reads every picture the run needs (content, styles, masks), once, at full size. `prepare` makes
 one level: the content and styles at the level's size, on the device, and every term's target set from
 their responses, as the objective says each term compares against the content, the style or nothing.
 """
@@ -90,7 +90,7 @@ def fetch(inputs: Inputs, model, given: dict | None = None, progress: bool = Tru
         raise NotDownloaded(missing)
 
 
-def read(inputs: Inputs, colour: Colour, given: dict | None = None) -> Pictures:
+def read_pictures(inputs: Inputs, colour: Colour, given: dict | None = None) -> Pictures:
     """Every picture the run reads, checked against each other; the colour control prepares them.
 
     given: {"content": (3, H, W), "style": (3, H, W) or a list of them} used instead of reading the

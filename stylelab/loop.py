@@ -116,8 +116,8 @@ class _Setup:
     parts: Parts
     folder: Path | None
     device: torch.device
-    read: levels.Pictures
-    weights: Any  # models.formats.Weights: the network's parameters and the balance they call for
+    inputs: levels.Pictures  # the content, styles and masks, read at full size
+    network_weights: Any  # models.formats.Weights: the network's parameters and the balance they call for
     network: Any  # models.vgg's extractor of the objective's layers
     fingerprint: dict  # what a checkpoint must match to be resumed here
     start: checkpoint.Checkpoint | None  # the checkpoint a resumed run goes on from
@@ -151,7 +151,7 @@ def _run(parts: Parts, folder: Path | None, pictures, resume, start_over, observ
     bar, curves, watchers = _watchers(run, start_over, notes, observers, varying)
     state = run.start.state if run.start else LoopState()
     # term weights left to the network's balance (loss.beta null): from the checkpoint, or set at level 0
-    now = _Now(state, dict(state.weights), state.seconds, step=state.step)
+    now = _Now(state, dict(state.balanced), state.seconds, step=state.step)
     balancing.restore(parts.objective, now.balanced)
     signals = StopSignals() if stop is None else contextlib.nullcontext()
     with signals:
@@ -180,22 +180,22 @@ def _setup(parts: Parts, folder: Path | None, pictures, resume: bool) -> _Setup:
     backend.configure(device, tf32=parts.tf32)
     torch.manual_seed(parts.seed)
     levels.fetch(parts.inputs, parts.model, pictures, progress=parts.watch.progress)
-    read = levels.read(parts.inputs, parts.colour, pictures)
-    tight = memory.for_run(parts, read, device)  # before anything heavy: refused if it cannot fit
+    inputs = levels.read_pictures(parts.inputs, parts.colour, pictures)
+    tight = memory.for_run(parts, inputs, device)  # before anything heavy: refused if it cannot fit
     if tight:
         warnings.warn(tight, stacklevel=3)
-    weights = parts.model.load(seed=parts.seed, progress=parts.watch.progress)
-    network = parts.model.extractor(parts.objective.layers, weights, device)
-    fingerprint = checkpoint.fingerprint(parts.settings, read.original, read.styles, read.masks)
+    network_weights = parts.model.load(seed=parts.seed, progress=parts.watch.progress)
+    network = parts.model.extractor(parts.objective.layers, network_weights, device)
+    fingerprint = checkpoint.fingerprint(parts.settings, inputs.original, inputs.styles, inputs.masks)
     start = None
     if resume:
         if folder is None:
             raise StyleLabError("resume needs a run folder to continue in")
         start = checkpoint.load(folder, fingerprint)
-        checkpoint.check_fits(start, parts.levels, read.size_of)
+        checkpoint.check_fits(start, parts.levels, inputs.size_of)
         start.restore_rng()
         log.info(f"resuming {folder} at step {start.state.step}")
-    return _Setup(parts, folder, device, read, weights, network, fingerprint, start)
+    return _Setup(parts, folder, device, inputs, network_weights, network, fingerprint, start)
 
 
 def _watchers(run: _Setup, start_over: bool, notes, observers, varying) -> tuple[Progress, Curves, list[Observer]]:
@@ -228,10 +228,10 @@ def _level(run: _Setup, now: _Now, k: int, level, watchers: list[Observer], stop
     # level 0's targets come from the network as it was built, as they always have, the rest from the network
     # as the optimisation runs it
     features = backend.fast(run.network, parts.channels_last, parts.compile) if k > 0 else run.network
-    images_k = levels.prepare(level, run.read, features, objective, parts.model, parts.inputs, run.device)
+    images_k = levels.prepare(level, run.inputs, features, objective, parts.model, parts.inputs, run.device)
     features = backend.fast(run.network, parts.channels_last, parts.compile)
     if None in objective.weights.values():  # level 0, before the first step
-        now.balanced = balancing.balance(objective, balancing.rule_for(run.weights), features, images_k.content)
+        now.balanced = balancing.balance(objective, balancing.rule_for(run.network_weights), features, images_k.content)
     if resumed:
         x = resumed.image.to(run.device)
     elif now.x is None:
@@ -319,7 +319,12 @@ def _steps(
 def _state(now: _Now, optimizer: dict, previous: float, k: int) -> LoopState:
     """What a checkpoint holds at this point of level k: its step, the optimizer's state, the last total."""
     return LoopState(
-        step=now.step, optimizer=optimizer, previous_loss=previous, seconds=now.elapsed(), level=k, weights=now.balanced
+        step=now.step,
+        optimizer=optimizer,
+        previous_loss=previous,
+        seconds=now.elapsed(),
+        level=k,
+        balanced=now.balanced,
     )
 
 
@@ -343,10 +348,10 @@ def _finish(run: _Setup, now: _Now, seconds: float, curves: Curves, watchers: li
     """The picture, what the run leaves in its folder, and the observers told; Diverged raised if it did."""
     parts, folder, state = run.parts, run.folder, None
     if now.state and now.whole:
-        state = replace(now.state, seconds=seconds, weights=now.balanced)
+        state = replace(now.state, seconds=seconds, balanced=now.balanced)
     optimised = now.x.detach()
     picture = parts.colour.finish(
-        optimised, images.resize_to(run.read.original, optimised.shape[-2:])[None].to(optimised.device)
+        optimised, images.resize_to(run.inputs.original, optimised.shape[-2:])[None].to(optimised.device)
     )
     per_step = seconds / max(now.step - now.skipped, 1)  # the steps a level skipped took no time
     result = RunResult(

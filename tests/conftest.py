@@ -46,7 +46,7 @@ class FirstLevel:
         cfg, choices = api.compose_with_choices(*overrides)
         self.parts = build.build(cfg, choices)
         device = backend.resolve_device(self.parts.device)
-        read = levels.read(self.parts.inputs, self.parts.colour, pictures)
+        read = levels.read_pictures(self.parts.inputs, self.parts.colour, pictures)
         self.weights = self.parts.model.load(seed=self.parts.seed, progress=False)
         network = self.parts.model.extractor(self.parts.objective.layers, self.weights, device)
         self.images = levels.prepare(

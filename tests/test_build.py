@@ -15,11 +15,11 @@ def parts(*overrides):
 
 
 def test_coarse_to_fine_levels_count_their_steps_on():
-    assert build.levels(compose_cfg("schedule.sizes=[128,512]", "schedule.steps=[100,200]")) == [
+    assert build.schedule(compose_cfg("schedule.sizes=[128,512]", "schedule.steps=[100,200]")) == [
         Level(128, 0, 100),
         Level(512, 100, 300),
     ]
-    assert build.levels(compose_cfg("image.size=64", "steps=7")) == [Level(64, 0, 7)]
+    assert build.schedule(compose_cfg("image.size=64", "steps=7")) == [Level(64, 0, 7)]
 
 
 def test_term_weights_know_the_short_keys_they_came_from_and_hparams_show_the_balance_there():

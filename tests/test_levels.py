@@ -29,7 +29,7 @@ def network(layers):
 
 
 def test_read_takes_given_pictures_and_lets_the_colour_control_prepare_them():
-    read = levels.read(inputs(), Luminance(), PICTURES)
+    read = levels.read_pictures(inputs(), Luminance(), PICTURES)
     assert torch.equal(read.original, PICTURES["content"])
     assert torch.equal(read.content[0], read.content[1]) and torch.equal(read.content[1], read.content[2])
     assert read.size_of(20) == (15, 20) and read.masks == []
@@ -43,7 +43,7 @@ def test_a_level_sets_every_target_at_its_size_from_the_networks_responses():
         {"content": "content", "style": "style"},
     )
     model, net = network(objective.layers)
-    read = levels.read(inputs(), Colour(), PICTURES)
+    read = levels.read_pictures(inputs(), Colour(), PICTURES)
     images = levels.prepare(Level(20, 0, 1), read, net, objective, model, inputs(), torch.device("cpu"))
     assert images.content.shape == (1, 3, 15, 20) and images.styles[0].shape == (1, 3, 15, 20)  # the content's size
     with torch.no_grad():
@@ -69,7 +69,7 @@ def test_a_level_sets_every_target_at_its_size_from_the_networks_responses():
 def test_a_level_too_small_for_its_layers_is_one_sentence(scale, message):
     objective = Objective({"style": GramLoss({"relu5_1": 1.0})}, {"style": 1.0}, {"style": "style"})
     model, net = network(objective.layers)
-    read = levels.read(inputs(scale), Colour(), PICTURES)
+    read = levels.read_pictures(inputs(scale), Colour(), PICTURES)
     size = 8 if scale == 1.0 else 40
     with pytest.raises(StyleLabError) as err:
         levels.prepare(Level(size, 0, 1), read, net, objective, model, inputs(scale), torch.device("cpu"))

@@ -96,7 +96,7 @@ def test_the_setting_suggested_makes_it_fit(tmp_path, images, monkeypatch):
     parts = build.build(cfg, choices)
     from stylelab import levels
 
-    read = levels.read(parts.inputs, parts.colour)
+    read = levels.read_pictures(parts.inputs, parts.colour)
     assert memory.for_run(parts, read, torch.device("cpu")) is None
 
 
@@ -111,7 +111,7 @@ pictures = {"content": torch.rand(3, 576, 768), "style": torch.rand(3, 576, 768)
 cfg, choices = api.compose_with_choices("model.weights=random", "optimizer=adam", "log.progress=false", "steps=2",
                                         "image.size=768")
 parts = build.build(cfg, choices)
-read = levels.read(parts.inputs, parts.colour, pictures)
+read = levels.read_pictures(parts.inputs, parts.colour, pictures)
 monkey = memory.available
 memory.available = lambda device: 1e6  # only to get the estimate out of the check
 try:

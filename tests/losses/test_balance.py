@@ -3,6 +3,8 @@ recipe, 1.032e9, byte for byte; Caffe's and MatConvNet's [0, 255] input get laye
 1 / E_l(0), then beta * E(0) = 3 * alpha * L(0), computed here by hand from the targets; a beta given is used as
 it is; a resumed run keeps its beta and its layer weights."""
 
+import shutil
+
 import pytest
 import torch
 from conftest import SHALLOW, SMOKE, FirstLevel, api, events, hparams_of, interrupt_after, run_job
@@ -123,13 +125,21 @@ def test_a_resumed_run_keeps_the_beta_it_began_with(tmp_path, caffe_file, monkey
         m.setattr(signals.StopSignals, "reason", interrupt_after(2))
         run_job(tmp_path / "part", *common)
     saved = torch.load(tmp_path / "part" / checkpoint.FILE, weights_only=True)
-    assert saved["weights"]["style"] > 0
-    assert set(saved["weights"]) == {"style", "style/relu1_1", "style/relu2_1"}  # the evened-out layer weights
+    assert saved["balanced"]["style"] > 0
+    # a checkpoint of the version before (the same format, the chosen weights under "weights") resumes alike
+    older = tmp_path / "older"
+    shutil.copytree(tmp_path / "part", older)
+    payload = dict(saved)
+    payload["weights"] = payload.pop("balanced")
+    torch.save(payload, older / checkpoint.FILE)
+    run_job(older, *common, f"resume={older}")
+    assert (older / "final.png").read_bytes() == (tmp_path / "whole" / "final.png").read_bytes()
+    assert set(saved["balanced"]) == {"style", "style/relu1_1", "style/relu2_1"}  # the evened-out layer weights
     run_job(tmp_path / "part", *common, f"resume={tmp_path / 'part'}")
     assert (tmp_path / "part" / "final.png").read_bytes() == (tmp_path / "whole" / "final.png").read_bytes()
-    assert hparams_of(tmp_path / "part")["loss.beta"] == pytest.approx(saved["weights"]["style"])
+    assert hparams_of(tmp_path / "part")["loss.beta"] == pytest.approx(saved["balanced"]["style"])
     shown = hparams_of(tmp_path / "part")["loss.style_weights"]
     assert [float(v) for v in shown.strip("[]").split(",")] == [
-        saved["weights"]["style/relu1_1"],
-        saved["weights"]["style/relu2_1"],
+        saved["balanced"]["style/relu1_1"],
+        saved["balanced"]["style/relu2_1"],
     ]
