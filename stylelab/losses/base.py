@@ -1,12 +1,19 @@
 """The protocol every loss term follows, and the Objective that sums weighted terms.
 
-A term reads the responses of some layers, by name, and scores them per layer against targets it keeps:
+A term reads the responses of some layers, by name, and scores them per layer against targets it keeps,
+in three steps: responses -> representation -> score.
 
     term.layers               {layer: w_l}: the values it returns, and how they are weighted
     term.reads                the network layers it reads (by default the keys of layers but "image")
-    term.set_target(f)        f = {layer: (1, N, H, W)}: the responses of its target image (content, style)
-    term(f)                   -> {layer: value}, unweighted (L_content,l for content, E_l for style)
+    term.response(f, l)       what it scores at layer l: f[l] (the Laplacian term: the image's, pooled)
+    term.representation(r)    what it compares of a response: r itself (content), its Gram matrix (style), ...
+    term.score(rep, target)   one unweighted value (L_content,l for content, E_l for style)
+    term.set_target(f)        f = {layer: (1, N, H, W)}: keeps the representation of its target image
+    term(f)                   -> {layer: score(representation(response(f, l)), target_l)}
     term.start_step(s)        called before the evaluations of step s (terms that draw random numbers)
+
+A new term defines representation and score (or forward, for anything else); the style terms add blending
+and regions (losses/style.py).
 
 "image" is a pseudo-layer: the image itself, (B, 3, H, W); total variation and the Laplacian term read it.
 The Objective holds named terms, their weights and what each compares against (its target: the content,
@@ -38,6 +45,7 @@ class Term(nn.Module):
     def __init__(self, layers: Mapping[str, float]):
         super().__init__()
         self.layers: dict[str, float] = {name: float(w) for name, w in layers.items()}
+        self.targets: dict = {}  # layer -> the target image's representation (set_target)
 
     @property
     def reads(self) -> list[str]:
@@ -49,8 +57,23 @@ class Term(nn.Module):
         """The smallest image side (pixels) this term can score; the network's own limit comes on top."""
         return 1
 
+    def response(self, features: dict[str, torch.Tensor], layer: str) -> torch.Tensor:
+        """What the term scores at `layer`: that layer's responses, (B, N, H, W)."""
+        return features[layer]
+
+    def representation(self, f: torch.Tensor):
+        """A response -> what the term compares (default: the response itself)."""
+        return f
+
+    def score(self, representation, target) -> torch.Tensor:
+        """One unweighted value from the image's representation and the target's (None: no target)."""
+        raise NotImplementedError(f"{type(self).__name__} defines neither score nor forward")
+
     def set_target(self, features: dict[str, torch.Tensor]) -> None:
-        """Keep what forward compares against, from the target image's responses (default: nothing)."""
+        """Keep the target image's representation per layer, from its responses."""
+        with torch.no_grad():
+            # a copy: the extractor's in-place ReLUs may later overwrite the tensor it returned
+            self.targets = {name: self.representation(self.response(features, name)).clone() for name in self.layers}
 
     def set_targets(
         self,
@@ -70,7 +93,10 @@ class Term(nn.Module):
         """Called before the evaluations of step `step` (and of the final image); default: nothing."""
 
     def forward(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        raise NotImplementedError
+        return {
+            name: self.score(self.representation(self.response(features, name)), self.targets.get(name))
+            for name in self.layers
+        }
 
 
 def at_least_float32(f: torch.Tensor) -> torch.Tensor:

@@ -5,8 +5,6 @@ F: the generated image's responses at the layer, P: the content image's, both (B
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import torch
 
 from stylelab.losses.base import Term
@@ -18,15 +16,8 @@ def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 class FeatureReconstruction(Term):
-    """The paper's content term: L_content,l = 1/2 sum (F - P)^2 at each content layer l."""
+    """The paper's content term: L_content,l = 1/2 sum (F - P)^2 at each content layer l (the representation
+    is the responses themselves)."""
 
-    def __init__(self, layers: Mapping[str, float]):
-        super().__init__(layers)
-        self.targets: dict[str, torch.Tensor] = {}
-
-    def set_target(self, features: dict[str, torch.Tensor]) -> None:
-        # a copy: the extractor's in-place ReLUs may later overwrite the tensor it returned
-        self.targets = {name: features[name].detach().clone() for name in self.layers}
-
-    def forward(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {name: content_loss(features[name], self.targets[name]) for name in self.layers}
+    def score(self, f: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return content_loss(f, target)

@@ -51,7 +51,6 @@ class Laplacian(Term):
     def __init__(self, layers: Mapping[str, float]):
         super().__init__(layers)
         self.pools = pool_sizes(self.layers)
-        self.targets: dict[str, torch.Tensor] = {}
 
     @property
     def reads(self) -> list[str]:
@@ -61,10 +60,9 @@ class Laplacian(Term):
     def min_side(self) -> int:
         return 3 * max(self.pools.values(), default=1)  # the 3 x 3 kernel needs 3 x 3 pooled pixels
 
-    def set_target(self, features: dict[str, torch.Tensor]) -> None:
-        content = at_least_float32(features[IMAGE].detach())  # (1, 3, H, W)
-        self.targets = {name: pooled_laplacian(content, p) for name, p in self.pools.items()}
+    def response(self, features: dict[str, torch.Tensor], layer: str) -> torch.Tensor:
+        # the "layer" p<size> is the Laplacian of the image average-pooled over size x size, (B, 3, h, w)
+        return pooled_laplacian(at_least_float32(features[IMAGE]), self.pools[layer])
 
-    def forward(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        image = at_least_float32(features[IMAGE])
-        return {name: (pooled_laplacian(image, p) - self.targets[name]).pow(2).sum() for name, p in self.pools.items()}
+    def score(self, d: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return (d - target).pow(2).sum()

@@ -20,5 +20,8 @@ class TotalVariation(Term):
     def __init__(self):
         super().__init__({IMAGE: 1.0})
 
-    def forward(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {IMAGE: tv_loss(features[IMAGE].float())}
+    def representation(self, image: torch.Tensor) -> torch.Tensor:
+        return image.float()  # (B, 3, H, W)
+
+    def score(self, image: torch.Tensor, target: None) -> torch.Tensor:
+        return tv_loss(image)  # no target: the image's own smoothness

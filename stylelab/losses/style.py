@@ -74,12 +74,11 @@ class StyleLoss(Term):
 
     def __init__(self, layers: Mapping[str, float]):
         super().__init__(layers)
-        self.targets: dict = {}
         self.regions: list[tuple[dict, dict]] | None = None  # per region: ({layer: guide}, {layer: target})
 
     def representation(self, f: torch.Tensor):
         """(B, N, H, W) responses -> what the loss compares (Gram, moments, ...)."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} defines no representation")
 
     def target_representation(self, f: torch.Tensor):
         """The style's representation; by default the same as the generated image's."""
@@ -96,9 +95,6 @@ class StyleLoss(Term):
     def guided(self, f: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
         """The responses of one region: f (B, N, h, w) under its normalised mask (1, 1, h, w)."""
         raise StyleLabError(f"{type(self).__name__} has no spatial control")
-
-    def score(self, representation, target) -> torch.Tensor:
-        raise NotImplementedError
 
     def set_target(self, features: dict[str, torch.Tensor]) -> None:
         self.set_targets([features])
@@ -139,7 +135,7 @@ class StyleLoss(Term):
 
     def forward(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if self.regions is None:
-            return {name: self.score(self.representation(features[name]), self.targets[name]) for name in self.layers}
+            return super().forward(features)
         values = {}
         for name in self.layers:
             f = features[name]

@@ -126,3 +126,27 @@ def test_tv_loss_by_hand():
     x = torch.tensor([[0.0, 1.0], [2.0, 4.0]]).view(1, 1, 2, 2)
     # vertical: (2-0)^2 + (4-1)^2 = 13; horizontal: (1-0)^2 + (4-2)^2 = 5
     assert tv_loss(x).item() == pytest.approx(18.0)
+
+
+def test_a_term_is_responses_then_representation_then_score_per_layer():
+    class Means(Term):
+        def representation(self, f):  # (B, N, H, W) -> (B, N)
+            return f.mean(dim=(2, 3))
+
+        def score(self, means, target):
+            return (means - target).pow(2).sum()
+
+    term = Means({"a": 1.0, "b": 1.0})
+    target = {"a": torch.tensor([[[[1.0, 3.0]], [[0.0, 0.0]]]]), "b": torch.full((1, 1, 2, 2), 2.0)}
+    term.set_target(target)
+    target["a"].add_(100.0)  # the extractor's in-place ReLUs may do this: the term kept a copy
+    image = {"a": torch.tensor([[[[0.0, 0.0]], [[4.0, 2.0]]]]), "b": torch.zeros(1, 1, 2, 2)}
+    values = term(image)
+    # a: means (0, 3) against (2, 0): 4 + 9; b: mean 0 against 2: 4
+    assert {k: float(v) for k, v in values.items()} == {"a": 13.0, "b": 4.0}
+    # the built-in terms are the same three steps: content's representation is the responses themselves
+    content = FeatureReconstruction({"a": 1.0})
+    content.set_target({"a": torch.ones(1, 1, 1, 2)})
+    assert float(content({"a": torch.zeros(1, 1, 1, 2)})["a"]) == 1.0  # 1/2 (1 + 1)
+    with pytest.raises(NotImplementedError, match="defines neither score nor forward"):
+        Term({"a": 1.0})(image)
