@@ -72,7 +72,10 @@ def run_case(size: int, optimizer: str, loss: str, device: str, steps: int, warm
             api.run(cfg, Path(tmp) / f"run{time.monotonic_ns()}", choices=choices, pictures=pictures)
 
         # the loop's per-step time: (time of warmup+steps) - (time of warmup) removes the fixed costs
-        # (network load, targets, the final evaluation, writer start-up) from the per-step figure
+        # (network load, targets, the final evaluation, writer start-up) from the per-step figure. A first,
+        # untimed run pays the process's one-time costs (torch.optim's first use imports torch._dynamo, about a
+        # second; TensorBoard's writer module), which the first timed run would otherwise put on its steps
+        trainer_steps(warmup)
         t_long = _time(lambda: trainer_steps(warmup + steps), 1)
         t_short = _time(lambda: trainer_steps(warmup), 1)
         step = (t_long - t_short) / steps
