@@ -7,9 +7,10 @@
 
 The single run does --steps steps at the final size; its final total loss L* is the quality to reach. The
 coarse-to-fine run does --coarse-steps at each coarser size, then goes on at the final size until its total
-loss is at most L* (or --steps more steps), and stops there. Printed: the wall time of each to reach L*, and
-their ratio. Losses are read every step (no logging otherwise); the last level's are at the final size, so
-the two are comparable. With --save DIR: c2f.png (the coarse-to-fine picture when it reached L*) and
+loss is at most L* (or --steps more steps), and stops there. Printed: the wall time of each to reach L*, their
+ratio, and both pictures' edge correlation with the photo and texture ratio (stylelab.measures): equal losses
+need not mean equal pictures. Losses are read every step (no logging otherwise); the last level's are at
+the final size, so the two are comparable. With --save DIR: c2f.png (the coarse-to-fine picture when it reached L*) and
 single_same_time.png (the single run's picture at that same wall time), side by side in docs/gallery.md.
 --option KEY=VALUE (repeatable) is an override for both runs; --coarse-option only for the coarse-to-fine one
 (init=noise, optimizer.lr=...). Default weights random: the figures are then about the optimisation's speed,
@@ -25,9 +26,9 @@ from pathlib import Path
 
 import torch
 
-from stylelab import api, build, loop
+from stylelab import api, build, loop, measures
 from stylelab.cli.common import tool
-from stylelab.io import images
+from stylelab.io import images, samples
 from stylelab.observers import Observer
 
 
@@ -62,6 +63,17 @@ def run(overrides: list[str], clock: Clock) -> loop.RunResult:
     return loop.run(parts, None, observers=(clock,), stop=clock.stop)
 
 
+def judged(picture: torch.Tensor, content: str, style: str) -> str:
+    """A picture's edge correlation with the photo and texture ratio (stylelab.measures), as one phrase: equal
+    losses need not mean equal pictures (an upsampled coarse result can have the loss and lack the detail)."""
+    picture = picture.reshape(3, *picture.shape[-2:]).clamp(0, 1)
+    at = tuple(picture.shape[-2:])
+    photo = images.resize_to(images.load_image(samples.resolve_image(content)), at)
+    painting = images.resize_to(images.load_image(samples.resolve_image(style)), at)
+    edges, texture = measures.edge_correlation(picture, photo), measures.texture_ratio(picture, photo, painting)
+    return f"edges {edges:.3f}, texture {texture:.3f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512], help="coarse ..., final")
@@ -86,9 +98,10 @@ def main() -> None:
     ]
     final = args.sizes[-1]
 
+    single_result = None
     if args.single_total is None:
         single = Clock(keep_images=args.save is not None)
-        run([*common, f"image.size={final}", f"steps={args.steps}"], single)
+        single_result = run([*common, f"image.size={final}", f"steps={args.steps}"], single)
         target, t_single = single.points[-1][2], single.points[-1][0]
     else:
         single, target, t_single = None, args.single_total, args.single_seconds
@@ -123,6 +136,9 @@ def main() -> None:
         f"({step - c2f.first_counted} at {final} px) after {t:.1f} s"
     )
     print(f"time to the single run's quality: {t / t_single:.2f} x the single run's")
+    if single_result is not None:
+        print(f"pictures: the single run's last {judged(single_result.image, args.content, args.style)}; ", end="")
+    print(f"coarse to fine's at that loss {judged(result.image, args.content, args.style)}")
     if args.save is not None:
         images.save_image(result.image, args.save / "c2f.png")
         if single is not None:

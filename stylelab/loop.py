@@ -1,15 +1,13 @@
 """One run, top to bottom: read the inputs, load the network, then for each level prepare its images and
 targets and step until it is done; checkpoint and stop where that happens; write the picture.
 
-Observers (TensorBoard, the progress bar, step PNGs) are told what happens and never steer. Library code:
-this module returns what happened and raises StyleLabError; it prints nothing (its few notes go to the
-`stylelab` logger) and never exits.
+Observers (TensorBoard, the progress bar, step PNGs) are told what happens and never steer. It returns what
+happened, raises StyleLabError, prints nothing (notes go to the `stylelab` logger) and never exits.
 
 Step numbering: "step s" is the image after s optimizer updates, counted on across the levels. Step 0 is
 the initial image; the losses logged at step s are those of that image (L-BFGS evaluates them at the start
 of update s+1), and after a level's last update one more forward pass gives the losses of its last image.
-At the step where one level hands over to the next, both are logged: the last image and losses of the
-coarse level at its size, then the first of the fine level at its own.
+Where one level hands over to the next, both are logged: the coarse level's last, then the fine level's first.
 """
 
 from __future__ import annotations
@@ -54,8 +52,7 @@ class RunResult:
     device: str = "cpu"
     final_path: Path | None = None  # final.png, with a run folder
     checkpoint_path: Path | None = None  # checkpoint.pt, when this run wrote one at its end
-    # every step's losses by TensorBoard tag, [(step, value), ...] (this process's steps only, when resumed)
-    curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # tag -> [(step, loss)], this process's
 
 
 class Diverged(StyleLabError):
@@ -225,13 +222,17 @@ def _level(run: _Setup, now: _Now, k: int, level, watchers: list[Observer], stop
     """Level k: its images and targets, its start image and optimizer, its steps, the losses at its end."""
     parts, objective = run.parts, run.parts.objective
     resumed = run.start if run.start is not None and k == run.start.state.level else None
-    # level 0's targets come from the network as it was built, as they always have, the rest from the network
-    # as the optimisation runs it
+    # level 0's targets from the network as built (as they always were), the rest from it as the run uses it
     features = backend.fast(run.network, parts.channels_last, parts.compile) if k > 0 else run.network
+    rule = balancing.rule_for(run.network_weights)
+    if None in objective.weights.values() and level is not parts.levels[-1]:
+        # coarse to fine is balanced at its final size: its last level optimises a single run's objective there
+        last = levels.prepare(parts.levels[-1], run.inputs, features, objective, parts.model, parts.inputs, run.device)
+        now.balanced = balancing.balance(objective, rule, features, last.content)
     images_k = levels.prepare(level, run.inputs, features, objective, parts.model, parts.inputs, run.device)
     features = backend.fast(run.network, parts.channels_last, parts.compile)
-    if None in objective.weights.values():  # level 0, before the first step
-        now.balanced = balancing.balance(objective, balancing.rule_for(run.network_weights), features, images_k.content)
+    if None in objective.weights.values():  # one level, before its first step
+        now.balanced = balancing.balance(objective, rule, features, images_k.content)
     if resumed:
         x = resumed.image.to(run.device)
     elif now.x is None:

@@ -2,8 +2,8 @@
 
 Each kind of weights file has its rule (docs/numbers.md, "What alpha and beta mean"): torchvision's the tutorial's
 fixed beta, Caffe's and MatConvNet's a rule measured on the network's own responses before the first step,
-stylelab-normalize's the paper's alpha/beta. `balance` applies a rule to an objective at the run's first level;
-`restore` sets what it chose again (a resumed run reads it from its checkpoint).
+stylelab-normalize's the paper's alpha/beta. `balance` applies a rule to an objective at the run's final size
+(coarse to fine: its last level's); `restore` sets what it chose again (a resumed run reads it from its checkpoint).
 """
 
 from __future__ import annotations

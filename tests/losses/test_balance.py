@@ -10,6 +10,7 @@ import torch
 from conftest import SHALLOW, SMOKE, FirstLevel, api, events, hparams_of, interrupt_after, run_job
 
 from stylelab import build, checkpoint, loop, signals
+from stylelab.io import images
 from stylelab.losses.balance import BALANCES, PAPER, rule_for
 from stylelab.losses.style import gram
 from stylelab.models.formats import CAFFE
@@ -143,3 +144,21 @@ def test_a_resumed_run_keeps_the_beta_it_began_with(tmp_path, caffe_file, monkey
         saved["balanced"]["style/relu1_1"],
         saved["balanced"]["style/relu2_1"],
     ]
+
+
+def test_coarse_to_fine_is_balanced_at_its_final_size(tmp_path, caffe_file):
+    # its last level then optimises the objective a single run at that size does, so their losses compare
+    caffe = [*SHALLOW, f"model.weights={caffe_file}", "model.format=caffe"]
+    run(*caffe, "schedule.sizes=[24,48]", "schedule.steps=[1,1]", folder=tmp_path / "c2f")
+    run(*caffe, "image.size=48", folder=tmp_path / "single")
+    run(*caffe, "image.size=24", folder=tmp_path / "coarse")
+    c2f, single, coarse = (hparams_of(tmp_path / name) for name in ("c2f", "single", "coarse"))
+    assert float(c2f["loss.beta"]) == pytest.approx(float(single["loss.beta"]), rel=1e-5)
+    assert c2f["loss.style_weights"] == single["loss.style_weights"]
+    assert float(coarse["loss.beta"]) != pytest.approx(float(single["loss.beta"]), rel=1e-2)  # the size matters
+    # and the final size's images and targets are what the c2f run's last level scored: its last loss is the
+    # single run's objective, not the coarse one's
+    content = images.resize_longest(PICTURES["content"], 48)
+    style = images.resize_to(PICTURES["style"], tuple(content.shape[-2:]))
+    beta, _ = by_hand(features_state_dict(random_state_dict(seed=3), "t"), CAFFE, content, style)
+    assert float(c2f["loss.beta"]) == pytest.approx(beta, rel=1e-4)
