@@ -72,8 +72,10 @@ class Term(nn.Module):
     def set_target(self, features: dict[str, torch.Tensor]) -> None:
         """Keep the target image's representation per layer, from its responses."""
         with torch.no_grad():
-            # a copy: the extractor's in-place ReLUs may later overwrite the tensor it returned
-            self.targets = {name: self.representation(self.response(features, name)).clone() for name in self.layers}
+            for name in self.layers:
+                target = self.representation(self.response(features, name))
+                # a copy: the extractor's in-place ReLUs may later overwrite the tensor it returned
+                self.targets[name] = target.clone() if isinstance(target, torch.Tensor) else target
 
     def set_targets(
         self,
