@@ -64,14 +64,11 @@ def run(overrides: list[str], clock: Clock) -> loop.RunResult:
 
 
 def judged(picture: torch.Tensor, content: str, style: str) -> str:
-    """A picture's edge correlation with the photo and texture ratio (stylelab.measures), as one phrase: equal
-    losses need not mean equal pictures (an upsampled coarse result can have the loss and lack the detail)."""
-    picture = picture.reshape(3, *picture.shape[-2:]).clamp(0, 1)
-    at = tuple(picture.shape[-2:])
-    photo = images.resize_to(images.load_image(samples.resolve_image(content)), at)
-    painting = images.resize_to(images.load_image(samples.resolve_image(style)), at)
-    edges, texture = measures.edge_correlation(picture, photo), measures.texture_ratio(picture, photo, painting)
-    return f"edges {edges:.3f}, texture {texture:.3f}"
+    """A picture's edge correlation with the photo and texture ratio (stylelab.measures.judged), as one phrase:
+    equal losses need not mean equal pictures (an upsampled coarse result can have the loss and lack the detail)."""
+    photo, painting = (images.load_image(samples.resolve_image(name)) for name in (content, style))
+    found = measures.judged(picture.reshape(3, *picture.shape[-2:]), photo, painting)
+    return f"edges {found['edges']:.3f}, texture {found['texture']:.3f}"
 
 
 def main() -> None:

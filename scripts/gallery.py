@@ -76,17 +76,9 @@ def entries(size: int, steps: int, masks: tuple[Path, Path]) -> dict[str, tuple[
 
 
 def judged(picture: torch.Tensor, content: str, style: str) -> dict[str, float]:
-    """A picture's three measures against its photo and its painting."""
-    picture = picture.clamp(0, 1)
-    at = tuple(picture.shape[-2:])
-    photo = images.resize_to(images.load_image(samples.resolve_image(content)), at)
-    painting = images.resize_to(images.load_image(samples.resolve_image(style)), at)
-    return {
-        "edges": round(measures.edge_correlation(picture, photo), 3),
-        "palette_to_painting": round(measures.palette_distance(picture, painting), 3),
-        "palette_to_photo": round(measures.palette_distance(picture, photo), 3),
-        "texture": round(measures.texture_ratio(picture, photo, painting), 3),
-    }
+    """A picture's measures (stylelab.measures.judged) against its photo and its painting, to 3 decimals."""
+    photo, painting = (images.load_image(samples.resolve_image(name)) for name in (content, style))
+    return {name: round(value, 3) for name, value in measures.judged(picture, photo, painting).items()}
 
 
 def make_masks(size: int) -> tuple[Path, Path]:

@@ -16,7 +16,7 @@ from stylelab import signatures
 if __name__ == "__main__":
     path = Path(signatures.__file__).parent / "configs" / signatures.SIGNATURES
     rows = [
-        f"  {json.dumps(target)}: {json.dumps(fields)}" for target, fields in signatures.package_signatures().items()
+        f"  {json.dumps(target)}: {json.dumps(fields)}" for target, fields in signatures.signatures_in_code().items()
     ]
     path.write_text("{\n" + ",\n".join(rows) + "\n}\n", encoding="utf-8")
     print(f"wrote {path}")

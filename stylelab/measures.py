@@ -10,6 +10,7 @@ gallery judge a result by. Images are (3, H, W) tensors in [0, 1]; compare image
   keep the photo's).
 - texture_distance / texture_ratio: how far a picture's luminance-patch texture moved from the photo's toward the
   painting's (1: not at all; 0: the painting's), colour-blind.
+- judged: a stylised picture's edges, palettes and texture at once, against its photo and painting at any size.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from stylelab.controls.colour import luminance, pixel_moments, rgb_to_yiq, symmetric_power
+from stylelab.io.images import resize_to
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -138,3 +140,17 @@ def texture_ratio(
     if base == 0:
         raise ValueError("the photo and the painting have the same texture (texture distance 0): no texture ratio")
     return texture_distance(picture, painting, k, stride, seed) / base
+
+
+def judged(picture: torch.Tensor, photo: torch.Tensor, painting: torch.Tensor) -> dict[str, float]:
+    """A stylised picture (3, H, W) against its photo and its painting, both resized to (H, W) as a run resizes
+    them: edge correlation with the photo, palette distances to the painting and to the photo, texture ratio."""
+    picture = picture.clamp(0, 1)
+    at = tuple(picture.shape[-2:])
+    photo, painting = resize_to(photo, at), resize_to(painting, at)
+    return {
+        "edges": edge_correlation(picture, photo),
+        "palette_to_painting": palette_distance(picture, painting),
+        "palette_to_photo": palette_distance(picture, photo),
+        "texture": texture_ratio(picture, photo, painting),
+    }

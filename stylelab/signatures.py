@@ -134,7 +134,7 @@ def schema_of(target: str, partial: bool = False) -> type:
     return dataclasses.make_dataclass(f"{target.rpartition('.')[2]}Config", fields)
 
 
-def package_signatures() -> dict[str, list]:
+def signatures_in_code() -> dict[str, list]:
     """What SIGNATURES holds, from the signatures themselves (importing every target)."""
     targets = sorted({node["_target_"] for _, _, node in package_options()})
     return {

@@ -154,7 +154,7 @@ def test_the_packaged_signatures_are_the_signatures_of_the_code():
     # composing reads the package's options' parameters from configs/signatures.json, not by importing their
     # classes (torch); the file is made from the signatures and must say what they say
     packaged = json.loads((REPO / "stylelab" / "configs" / signatures.SIGNATURES).read_text(encoding="utf-8"))
-    assert packaged == signatures.package_signatures(), "run `python scripts/schemas.py` to write it again"
+    assert packaged == signatures.signatures_in_code(), "run `python scripts/schemas.py` to write it again"
     assert packaged["stylelab.optim.LBFGS"][:2] == [["lr", "float", 1.0], ["history_size", "int", 100]]
     assert ["method", {"choice": ["pca", "chol", "sym"]}, "pca"] in packaged["stylelab.controls.colour.Match"]
 

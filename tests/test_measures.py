@@ -8,6 +8,7 @@ import torch
 
 from stylelab import measures
 from stylelab.controls.colour import rgb_to_yiq, yiq_to_rgb
+from stylelab.io import images
 
 
 def flat(r: float, g: float, b: float, h: int = 12, w: int = 16) -> torch.Tensor:
@@ -147,3 +148,20 @@ def test_texture_ratio_needs_a_photo_and_painting_of_different_textures():
     photo = gradient()
     with pytest.raises(ValueError, match="the photo and the painting have the same texture"):
         measures.texture_ratio(noise(), photo, photo.clone())
+
+
+def test_judged_measures_a_picture_against_its_photo_and_painting_at_the_pictures_size():
+    photo, painting = gradient(), noise()  # (3, h, w); the picture is at another size, as a run's can be
+    small = images.resize_to(photo, (photo.shape[1] // 2, photo.shape[2] // 2))
+    found = measures.judged(small, photo, painting)
+    at = tuple(small.shape[-2:])
+    assert found == {
+        "edges": measures.edge_correlation(small, images.resize_to(photo, at)),
+        "palette_to_painting": measures.palette_distance(small, images.resize_to(painting, at)),
+        "palette_to_photo": measures.palette_distance(small, images.resize_to(photo, at)),
+        "texture": measures.texture_ratio(small, images.resize_to(photo, at), images.resize_to(painting, at)),
+    }
+    # the photo itself, at the picture's size: its own edges, palette and texture
+    assert found["edges"] == pytest.approx(1.0) and found["texture"] == 1.0
+    assert found["palette_to_photo"] == pytest.approx(0.0, abs=1e-6)
+    assert measures.judged(images.resize_to(painting, at), photo, painting)["texture"] == 0.0
