@@ -28,6 +28,7 @@ from stylelab.loop import RunResult
 from stylelab.observers import Observer
 from stylelab.overrides import compose, compose_with_choices, override_value
 from stylelab.sweeps import read
+from stylelab.video import run as clip
 
 __all__ = ["compose", "compose_with_choices", "override_value", "run", "stylize", "transfer"]
 
@@ -39,9 +40,10 @@ def run(
     choices: dict[str, str] | None = None,
     pictures: dict[str, torch.Tensor] | None = None,
     observers: tuple[Observer, ...] = (),
-) -> RunResult:
+) -> RunResult | clip.ClipResult:
     """Run a composed config, exactly as the `stylelab` command does; with `run_dir`, write the same files
-    (final.png, TensorBoard events, .hydra/ with the config, so stylelab-summary and resume= read the folder)."""
+    (final.png, TensorBoard events, .hydra/ with the config, so stylelab-summary and resume= read the folder).
+    A clip (content=<video or folder>) needs run_dir, and returns a stylelab.video.run.ClipResult."""
     if cfg is None:
         cfg, choices = compose_with_choices()
     config.require_values(cfg, "as an override")
@@ -54,6 +56,10 @@ def run(
     if folder is not None and not cfg.resume:
         read.write_record(folder, OmegaConf.to_yaml(cfg), [], choices or {})
     notes = {"command": "`stylelab.run(cfg)` from Python", "config": "```yaml\n" + OmegaConf.to_yaml(cfg) + "```"}
+    if parts.video is not None:  # a clip: frame by frame, in its folder
+        if folder is None:
+            raise StyleLabError("a clip is written frame by frame into a folder: give run_dir")
+        return clip.run_clip(parts, folder, resume=bool(cfg.resume), observers=observers, notes=notes)
     return loop.run(parts, folder, pictures=pictures, resume=bool(cfg.resume), observers=observers, notes=notes)
 
 

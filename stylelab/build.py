@@ -18,6 +18,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from stylelab import backend, config
+from stylelab.choices import is_clip
 from stylelab.controls.colour import Colour
 from stylelab.errors import StyleLabError
 from stylelab.losses.base import Objective
@@ -80,6 +81,7 @@ class Parts:
     settings: dict[str, Any] = field(default_factory=dict)  # what changes the picture: fingerprint, HParams
     weight_keys: dict[str, str] = field(default_factory=dict)  # term -> the setting its weight came from (loss.beta)
     layer_weight_keys: dict[str, str] = field(default_factory=dict)  # term -> that of its layer weights
+    video: Any = None  # stylelab.video.run.Video when the content is a clip
 
     def settings_with(self, balanced: dict[str, float]) -> dict[str, Any]:
         """The settings with the weights a balance chose, under the keys they stand for (loss.beta,
@@ -158,11 +160,14 @@ def layer_weights(layers, weights, what: str, layers_key: str, weights_key: str)
     return dict(zip(layers, (float(w) for w in weights)))
 
 
-def objective(cfg: DictConfig, model: VGG) -> Objective:
-    """The weighted terms the config lists: one loop over loss.terms, each term from its own entry."""
+def objective(cfg: DictConfig, model: VGG, clip: bool = False) -> Objective:
+    """The weighted terms the config lists: one loop over loss.terms, each term from its own entry. A term
+    whose target is `previous` (a clip's earlier frames) is a clip's only: an image has none."""
     terms, weights, targets = {}, {}, {}
     for name, entry in cfg.loss.terms.items():
         key = f"loss.terms.{name}"
+        if str(entry.target) == "previous" and not clip:
+            continue
         weights[name] = weight_of(entry.weight, _source(cfg, f"{key}.weight"), str(entry.target))
         runtime = {}
         if entry.layers is not None:
@@ -221,6 +226,9 @@ def inputs(cfg: DictConfig, style_term) -> Inputs:
     if not cfg.style_scale > 0 or not math.isfinite(cfg.style_scale):
         raise StyleLabError(f"style_scale must be > 0, not {cfg.style_scale}")
     styles = _specs(cfg.style, "style")
+    for style in styles:
+        if is_clip(style):
+            raise StyleLabError(f"style={style} is a video or a folder; a style is one image, e.g. a painting")
     if cfg.style_blend is not None and len(cfg.style_blend) != len(styles):
         raise StyleLabError(f"style_blend has {len(cfg.style_blend)} weights for {len(styles)} styles")
     blend = [1.0] * len(styles) if cfg.style_blend is None else [float(w) for w in cfg.style_blend]
@@ -282,7 +290,8 @@ def build(cfg: DictConfig, choices: dict[str, str] | None = None) -> Parts:
         raise StyleLabError(f"checkpoint_every must be >= 0, not {cfg.checkpoint_every}")
     backend.resolve_device(str(cfg.device))  # cuda without a GPU is a mistake now, not later
     model = make(cfg.model, "model")
-    goal = objective(cfg, model)
+    clip = is_clip(config.plain(cfg.content)) if isinstance(config.plain(cfg.content), str) else False
+    goal = objective(cfg, model, clip)
     runs = schedule(cfg)
     smallest = max(model.min_input_side(goal.layers), *(term.min_side for term in goal.terms.values()))
     for level in runs:
@@ -311,11 +320,12 @@ def build(cfg: DictConfig, choices: dict[str, str] | None = None) -> Parts:
         checkpoint_every=int(cfg.checkpoint_every),
         watch=Watch(int(cfg.log.every), int(cfg.log.image_every), bool(cfg.log.progress), int(cfg.save_every)),
         # the options chosen first, so a mismatch is named as the user chose it (optimizer='lbfgs', not its class)
-        settings={**chosen, **config.settings(cfg)},
-        weight_keys={name: _source(cfg, f"loss.terms.{name}.weight") for name in cfg.loss.terms},
+        settings={**chosen, **config.settings(cfg)} if clip else config.image_only({**chosen, **config.settings(cfg)}),
+        video=make(cfg.video, "video") if clip else None,
+        weight_keys={name: _source(cfg, f"loss.terms.{name}.weight") for name in goal.terms},
         layer_weight_keys={
             name: _source(cfg, f"loss.terms.{name}.layer_weights")
-            for name in cfg.loss.terms
+            for name in goal.terms
             if cfg.loss.terms[name].get("layers") is not None
         },
     )

@@ -71,7 +71,9 @@ class TermEntry:
     )
     layers: Optional[List[str]] = _help("the layers it reads (null: a term of the image itself)", None)
     layer_weights: Optional[List[float]] = _help("w_l per layer (null: equal, summing to 1)", None)
-    target: choice(Target) = _help("what it compares against: content | style | none", choice(Target)("none"))
+    target: choice(Target) = _help(
+        "what it compares against: content | style | previous (a clip's earlier frames) | none", choice(Target)("none")
+    )
 
 
 @dataclass
@@ -85,11 +87,13 @@ class LossConfig:
     beta: Optional[float] = _help("the style term's weight (null: the balance the weights call for)")
     tv_weight: float = _help("the total-variation term's weight")
     laplacian_weight: float = _help("the Laplacian term's weight (Li et al. 2017; 0: off)")
+    temporal_weight: float = _help("a clip's temporal term's weight (Ruder et al. 2016; 0: frames independent)")
     # the classes of the terms: the options of the groups loss/content, loss/style, loss/tv, loss/laplacian
     content: Any = MISSING
     style: Any = MISSING
     tv: Any = MISSING
     laplacian: Any = MISSING
+    temporal: Any = MISSING
     terms: Dict[str, TermEntry] = field(default_factory=dict, metadata={"help": "the objective, term by term"})
 
 
@@ -156,6 +160,7 @@ class StyleLabConfig:
     init: Any = MISSING  # an option of the group init
     optimizer: Any = MISSING  # an option of the group optimizer
     colour: Any = MISSING  # an option of the group colour
+    video: Any = MISSING  # an option of the group video (a clip's: flow, long-term frames, passes)
     mask: MaskConfig = field(default_factory=MaskConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     image: ImageConfig = field(default_factory=ImageConfig)
@@ -250,6 +255,22 @@ def settings(cfg: DictConfig) -> dict[str, Any]:
         if not is_inert(key)
         and key.split(".")[0] != "inputs"
         and not any(key == ref or key.startswith(ref + ".") for ref in references)
+    }
+
+
+# A clip's own settings: an image run neither fingerprints nor shows them (they cannot change its picture)
+CLIP_ONLY = ("video", "loss.temporal", "loss.terms.temporal")
+
+
+def image_only(settings: dict[str, Any]) -> dict[str, Any]:
+    """An image run's settings: without the clip's own (CLIP_ONLY), nor the group choices of those."""
+    return {
+        key: value
+        for key, value in settings.items()
+        if not any(
+            key == p or key.startswith(p + ".") or key.startswith(p + "_") or key.startswith(p.replace(".", "/"))
+            for p in CLIP_ONLY
+        )
     }
 
 

@@ -4,6 +4,8 @@ keyword parameters with defaults are the option's settings (init.path)."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 
 from stylelab.errors import StyleLabError
@@ -30,3 +32,12 @@ def from_file(content: torch.Tensor, style: torch.Tensor, *, seed: int, path: st
         raise StyleLabError("init=image needs init.path=<an image file>")
     picture = images.load_image(samples.resolve_image(path))
     return images.resize_to(picture, tuple(content.shape[-2:]))[None].to(content.device)
+
+
+def warped(
+    content: torch.Tensor, style: torch.Tensor, *, seed: int, first: Literal["content", "noise"] = "content"
+) -> torch.Tensor:
+    """A clip's start (Ruder et al. 2016): its frames after the first start from the previous stylised frame
+    warped by the optical flow, which stylelab.video hands over in place of this function; the first frame,
+    and an image, start from `first`: the photo (content) or white noise."""
+    return from_content(content, style, seed=seed) if first == "content" else noise(content, style, seed=seed)

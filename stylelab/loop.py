@@ -82,6 +82,7 @@ def run(
     stop: Callable[[], str | None] | None = None,
     varying: Mapping[str, str] = MappingProxyType({}),
     notes: dict[str, str] | None = None,
+    weights: Any = None,
 ) -> RunResult:
     """Run `parts`; with `folder`, write final.png, TensorBoard events, step PNGs and checkpoint.pt there.
 
@@ -90,16 +91,15 @@ def run(
     run between two updates (the command line passes its StopSignals.reason; without it, the run catches
     Ctrl-C itself). varying: the settings the run's sweep varies, as typed (HParams shows them first, so).
     notes: text for TensorBoard's Text tab (the command line, its overrides, the resolved config), logged at
-    the run's first step.
-    Raises Diverged, after writing the last finite image and its checkpoint, when the loss becomes inf or nan.
-    A run folder is locked while the run works in it (stylelab.io.lock): another process is refused.
-    """
+    the run's first step. weights: the network's, loaded already (parts.model.load(); a clip's frames share them).
+    Raises Diverged (the last finite image and its checkpoint written) when the loss becomes inf or nan. A run
+    folder is locked while the run works in it (stylelab.io.lock): another process is refused."""
     if folder is None:
-        return _run(parts, None, pictures, resume, start_over, observers, stop, varying, notes)
+        return _run(parts, None, pictures, resume, start_over, observers, stop, varying, notes, weights)
     folder, made = Path(folder), not Path(folder).exists()
     lock.hold(folder)
     try:
-        return _run(parts, folder, pictures, resume, start_over, observers, stop, varying, notes)
+        return _run(parts, folder, pictures, resume, start_over, observers, stop, varying, notes, weights)
     finally:
         lock.release(folder)
         if made and {p.name for p in folder.iterdir()} <= {lock.FILE}:  # refused before it wrote anything
@@ -143,8 +143,8 @@ class _Now:
         return self.seconds + time.perf_counter() - self.clock
 
 
-def _run(parts: Parts, folder: Path | None, pictures, resume, start_over, observers, stop, varying, notes) -> RunResult:
-    run = _setup(parts, folder, pictures, resume)
+def _run(parts: Parts, folder, pictures, resume, start_over, observers, stop, varying, notes, weights) -> RunResult:
+    run = _setup(parts, folder, pictures, resume, weights)
     bar, curves, watchers = _watchers(run, start_over, notes, observers, varying)
     state = run.start.state if run.start else LoopState()
     # term weights left to the network's balance (loss.beta null): from the checkpoint, or set at level 0
@@ -171,7 +171,7 @@ def _run(parts: Parts, folder: Path | None, pictures, resume, start_over, observ
     return _finish(run, now, now.elapsed(), curves, watchers)
 
 
-def _setup(parts: Parts, folder: Path | None, pictures, resume: bool) -> _Setup:
+def _setup(parts: Parts, folder: Path | None, pictures, resume: bool, weights=None) -> _Setup:
     """Every file read, once: the pictures (downloaded first), the network, and the checkpoint to resume."""
     device = backend.resolve_device(parts.device)
     backend.configure(device, tf32=parts.tf32)
@@ -181,7 +181,7 @@ def _setup(parts: Parts, folder: Path | None, pictures, resume: bool) -> _Setup:
     tight = memory.for_run(parts, inputs, device)  # before anything heavy: refused if it cannot fit
     if tight:
         warnings.warn(tight, stacklevel=3)
-    network_weights = parts.model.load(seed=parts.seed, progress=parts.watch.progress)
+    network_weights = weights or parts.model.load(seed=parts.seed, progress=parts.watch.progress)
     network = parts.model.extractor(parts.objective.layers, network_weights, device)
     fingerprint = checkpoint.fingerprint(parts.settings, inputs.original, inputs.styles, inputs.masks)
     start = None

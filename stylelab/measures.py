@@ -11,6 +11,8 @@ gallery judge a result by. Images are (3, H, W) tensors in [0, 1]; compare image
 - texture_distance / texture_ratio: how far a picture's luminance-patch texture moved from the photo's toward the
   painting's (1: not at all; 0: the painting's), colour-blind.
 - judged: a stylised picture's edges, palettes and texture at once, against its photo and painting at any size.
+- temporal_error: how much a stylised clip flickers, each frame against its predecessor warped by the optical flow
+  (Ruder et al. 2016's temporal loss, averaged over the clip).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import torch.nn.functional as F
 
 from stylelab.controls.colour import luminance, pixel_moments, rgb_to_yiq, symmetric_power
 from stylelab.io.images import resize_to
+from stylelab.video.warp import warp
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -154,3 +157,27 @@ def judged(picture: torch.Tensor, photo: torch.Tensor, painting: torch.Tensor) -
         "palette_to_photo": palette_distance(picture, photo),
         "texture": texture_ratio(picture, photo, painting),
     }
+
+
+def temporal_error(
+    frames: list[torch.Tensor] | torch.Tensor,
+    flows: list[torch.Tensor],
+    weights: list[torch.Tensor] | None = None,
+) -> float:
+    """Ruder et al.'s temporal loss averaged over a clip: the mean over consecutive frames of
+    (1/D) sum_k c_k (x_{i+1,k} - warp(x_i, f_i)_k)^2, D = 3 H W, with f_i = flows[i] = flow(frame_{i+1}, frame_i)
+    (2, H, W) the backward flow and c = weights[i] (1, H, W) (1 everywhere without weights). `frames` are N
+    (3, H, W) images or one (N, 3, H, W) tensor, `flows` and `weights` N - 1 each. 0: no change beyond the motion."""
+    if len(frames) < 2:
+        raise ValueError(f"a temporal error needs at least 2 frames, not {len(frames)}")
+    if len(flows) != len(frames) - 1 or (weights is not None and len(weights) != len(flows)):
+        got = f"{len(flows)} flows" + ("" if weights is None else f" and {len(weights)} weights")
+        raise ValueError(f"{len(frames)} frames need {len(frames) - 1} backward flows (and weights), not {got}")
+    total = 0.0
+    for i, flow in enumerate(flows):
+        previous, current = frames[i].double(), frames[i + 1].double()  # (3, H, W)
+        squared = (current - warp(previous, flow.double())) ** 2  # (3, H, W)
+        if weights is not None:
+            squared = squared * weights[i].double()  # (1, H, W): the same weight on the three channels
+        total += float(squared.sum()) / current.numel()
+    return total / len(flows)

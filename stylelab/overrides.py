@@ -25,6 +25,7 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 from omegaconf.nodes import BooleanNode, EnumNode, FloatNode, IntegerNode
 
 from stylelab import config, signatures
+from stylelab.choices import is_clip
 from stylelab.errors import StyleLabError
 
 config.register()
@@ -60,6 +61,16 @@ def compose(*overrides: str, **values: Any) -> DictConfig:
     return compose_with_choices(*overrides, **values)[0]
 
 
+def clip_defaults(overrides: list[str]) -> list[str]:
+    """A clip's defaults are Ruder et al.'s method: with content=<a clip> and no init given, init=warped is
+    added (the temporal term is on by its default weight). An image's defaults are untouched."""
+    keys = [o.partition("=")[0].lstrip("+~").partition("@")[0] for o in overrides]
+    content = [o.partition("=")[2].strip("'\"") for o in overrides if o.partition("=")[0].lstrip("+") == "content"]
+    if content and is_clip(content[-1]) and "init" not in keys:
+        return [*overrides, "init=warped"]
+    return list(overrides)
+
+
 def compose_with_choices(
     *overrides: str, raw: bool = False, hydra: bool = False, **values: Any
 ) -> tuple[DictConfig, dict[str, str]]:
@@ -68,7 +79,7 @@ def compose_with_choices(
     A mistake in the overrides is a StyleLabError of one sentence (raw: Hydra's own exception). hydra: keep
     Hydra's own node (its folders, launcher, ...) in the config.
     """
-    overrides = [*overrides, *(f"{key}={_group_or_value(value)}" for key, value in values.items())]
+    overrides = clip_defaults([*overrides, *(f"{key}={_group_or_value(value)}" for key, value in values.items())])
     if GlobalHydra.instance().is_initialized():
         raise StyleLabError("stylelab.compose cannot run inside another Hydra app or initialize() block")
     try:

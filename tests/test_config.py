@@ -61,6 +61,9 @@ def test_the_groups_are_the_swappable_parts():
         "init",
         "optimizer",
         "colour",
+        "loss/temporal",
+        "video",
+        "video/flow",
     }
     assert ("loss/style", "sliced_w2") in group_options() and ("optimizer", "adam") in group_options()
     assert ("model", "vgg16") in group_options() and ("model", "vgg19") in group_options()

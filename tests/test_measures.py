@@ -9,6 +9,8 @@ import torch
 from stylelab import measures
 from stylelab.controls.colour import rgb_to_yiq, yiq_to_rgb
 from stylelab.io import images
+from stylelab.video.synthetic import noise_photo, pan_and_zoom
+from stylelab.video.warp import warp
 
 
 def flat(r: float, g: float, b: float, h: int = 12, w: int = 16) -> torch.Tensor:
@@ -165,3 +167,39 @@ def test_judged_measures_a_picture_against_its_photo_and_painting_at_the_picture
     assert found["edges"] == pytest.approx(1.0) and found["texture"] == 1.0
     assert found["palette_to_photo"] == pytest.approx(0.0, abs=1e-6)
     assert measures.judged(images.resize_to(painting, at), photo, painting)["texture"] == 0.0
+
+
+def test_temporal_error_by_hand_on_two_pixels():
+    # one row of two grey pixels; the flow reads one pixel to the right, so the previous frame warped is
+    # (0.6, 0.6) (the right pixel reads the border): differences -0.1 and 0.1 in each of 3 channels, D = 6
+    before = torch.tensor([0.2, 0.6]).expand(3, 1, 2)
+    after = torch.tensor([0.5, 0.7]).expand(3, 1, 2)
+    right = torch.tensor([1.0, 0.0])[:, None, None].expand(2, 1, 2)
+    assert measures.temporal_error([before, after], [right]) == pytest.approx(6 * 0.01 / 6)
+    assert measures.temporal_error([before, after], [right], [torch.tensor([[[1.0, 0.0]]])]) == pytest.approx(0.005)
+    # no motion: the plain mean square difference, (0.3^2 + 0.1^2) / 2 = 0.05; over two pairs, their mean
+    still = torch.zeros(2, 1, 2)
+    assert measures.temporal_error([before, after], [still]) == pytest.approx(0.05)
+    assert measures.temporal_error([before, after, after], [still, still]) == pytest.approx(0.025)
+    assert measures.temporal_error(torch.stack([before, after, after]), [still, still]) == pytest.approx(0.025)
+    with pytest.raises(ValueError, match="3 frames need 2 backward flows"):
+        measures.temporal_error([before, after, after], [still])
+
+
+def test_temporal_error_is_zero_for_a_clip_that_follows_its_flow_and_grows_with_flicker():
+    clip = pan_and_zoom(noise_photo(160, 200, seed=3))
+    gen = torch.Generator().manual_seed(0)
+    # a "stylised" clip: each frame its predecessor warped where that was visible, something new elsewhere
+    stylised = [torch.rand(3, 96, 128, generator=gen)]
+    for k in range(1, 5):
+        warped = warp(stylised[-1].double(), clip.backward[k].double()).float()
+        stylised.append(torch.where(clip.visible[k].bool(), warped, torch.rand(3, 96, 128, generator=gen)))
+    assert measures.temporal_error(stylised, clip.backward[1:], clip.visible[1:]) == pytest.approx(0, abs=1e-12)
+    unweighted = measures.temporal_error(stylised, clip.backward[1:])  # counts the new pixels too
+    assert 0.002 < unweighted < 0.03  # about 4% of the pixels new, each about 1/6 off squared: 0.007
+    # the real frames follow their flow but for bilinear resampling; a flicker of +-0.05 adds 0.05^2
+    real = measures.temporal_error(clip.frames, clip.backward[1:], clip.visible[1:])
+    flicker = [f + (0.05 if k % 2 else -0.05) for k, f in enumerate(clip.frames)]
+    flickering = measures.temporal_error(flicker, clip.backward[1:], clip.visible[1:])
+    visible = sum(float(v.mean()) for v in clip.visible[1:]) / 4
+    assert real < 1e-5 and flickering == pytest.approx(real + 0.1**2 * visible, rel=0.05)

@@ -16,6 +16,7 @@ READMES = [
     *sorted((REPO / "docs").glob("*.md")),  # the pages the README links: their commands run too
     REPO / "experiments" / "gatys2016" / "README.md",
     REPO / "experiments" / "gatys2017" / "README.md",
+    REPO / "experiments" / "ruder2016" / "README.md",
 ]
 # what a command needs that compose does not: files of the user's own (tested in tests/cli/test_plugins.py)
 NEEDS_USER_FILES = ("--config-dir", "hydra.searchpath")

@@ -21,7 +21,7 @@ from omegaconf.errors import OmegaConfBaseException
 from stylelab import config
 from stylelab.cli.sweep import split_top_level
 from stylelab.errors import StyleLabError
-from stylelab.overrides import compose_with_choices, explain, parses, quote
+from stylelab.overrides import clip_defaults, compose_with_choices, explain, parses, quote
 
 PATH_KEYS = (
     "content",
@@ -188,7 +188,7 @@ def _one_mode(line: CommandLine) -> CommandLine:
 
 def prepare(argv: list[str]) -> CommandLine:
     """argv with path values quoted for Hydra; raises StyleLabError for a mistake in the overrides."""
-    line = _one_mode(split(argv))
+    line = _one_mode(split(clip_defaults(argv)))
     for index in line.where:
         line.argv[index] = quote_path(line.argv[index])
     if os.environ.get("HYDRA_FULL_ERROR") == "1" or not (line.runs or "--cfg" in line.flags or "-c" in line.flags):

@@ -29,6 +29,7 @@ from stylelab.loop import Diverged
 from stylelab.observers import TensorBoard
 from stylelab.signals import STOP, exit_code
 from stylelab.sweeps import read
+from stylelab.video import run as clip
 
 
 def _clean_failed_run(run_dir: Path, record: Path) -> None:
@@ -37,7 +38,7 @@ def _clean_failed_run(run_dir: Path, record: Path) -> None:
     results = [
         p
         for p in (run_dir.iterdir() if run_dir.is_dir() else ())
-        if p.name in (folders.CHECKPOINT, "final.png") or p.name.startswith("step_")
+        if p.name in (folders.CHECKPOINT, folders.CLIP_STATE, "final.png") or p.name.startswith("step_")
     ]
     if not results and not record.name.startswith("resumed-"):
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -180,7 +181,7 @@ def run(cfg: DictConfig) -> None:
     _report(result, run_dir, hydra_cfg, sweeping)
 
 
-def _job(cfg: DictConfig, choices: dict, hydra_cfg, run_dir: Path, varying: dict) -> loop.RunResult:
+def _job(cfg: DictConfig, choices: dict, hydra_cfg, run_dir: Path, varying: dict):
     """One job: its config checked (and a resumed run's read back), built, run in its folder."""
     (run_dir / read.ERROR_FILE).unlink(missing_ok=True)  # a job run again starts without its old error
     config.require_values(cfg)
@@ -191,6 +192,15 @@ def _job(cfg: DictConfig, choices: dict, hydra_cfg, run_dir: Path, varying: dict
         if start_over:
             print(f"stylelab: there is no checkpoint.pt in {run_dir}, so that run starts over there", flush=True)
     parts = build.build(cfg, choices)
+    if parts.video is not None:  # a clip: frame by frame (stylelab.video.run), flows shared by a sweep's jobs
+        return clip.run_clip(
+            parts,
+            run_dir,
+            flows_folder=Path(hydra_cfg.sweep.dir) / "flows" if hydra_cfg.mode == RunMode.MULTIRUN else None,
+            resume=bool(cfg.resume) or requeued(run_dir),
+            stop=STOP.reason,
+            notes=notes(cfg, list(hydra_cfg.overrides.task), varying),
+        )
     return loop.run(
         parts,
         run_dir,
@@ -202,15 +212,25 @@ def _job(cfg: DictConfig, choices: dict, hydra_cfg, run_dir: Path, varying: dict
     )
 
 
-def _report(result: loop.RunResult, run_dir: Path, hydra_cfg, sweeping: bool) -> None:
+def _report(result, run_dir: Path, hydra_cfg, sweeping: bool) -> None:
     """What a finished job prints, and the signal that stopped it passed on."""
     status = f" ({result.stopped})" if result.stopped else ""
-    print(
-        f"stylelab: wrote {result.final_path} after {result.steps_done} steps in {result.seconds:.1f} s "
-        f"({result.seconds_per_step:.3f} s/step, device {result.device}){status}",
-        flush=True,
-    )
-    if result.checkpoint_path:
+    if isinstance(result, clip.ClipResult):
+        written = result.video_path or f"{len(result.frames)} frames into {run_dir / clip.FRAMES}"
+        print(
+            f"stylelab: wrote {written} ({len(result.frames)} frames, temporal error {result.temporal_error:.4g}) "
+            f"after {result.steps_done} steps in {result.seconds:.1f} s (device {result.device}){status}",
+            flush=True,
+        )
+        if result.interrupted:
+            print(f"stylelab: continue with resume={run_dir}", flush=True)
+    else:
+        print(
+            f"stylelab: wrote {result.final_path} after {result.steps_done} steps in {result.seconds:.1f} s "
+            f"({result.seconds_per_step:.3f} s/step, device {result.device}){status}",
+            flush=True,
+        )
+    if getattr(result, "checkpoint_path", None):
         print(f"stylelab: saved {result.checkpoint_path}; continue with resume={run_dir}", flush=True)
     if STOP.caught is not None and (sweeping or STOP.caught != signal.SIGINT):  # a single run's Ctrl-C: exit 0
         STOP.pass_on()  # under submitit (SLURM), its handler requeues the job and exits

@@ -58,7 +58,7 @@ def resumed_config(cfg: DictConfig, choices: dict[str, str], overrides: list[str
         for key in changes:
             if not key.startswith("hydra"):
                 OmegaConf.update(saved, key, OmegaConf.select(cfg, key), merge=False)
-    start_over = not (folder / folders.CHECKPOINT).is_file()
+    start_over = not any((folder / name).is_file() for name in (folders.CHECKPOINT, folders.CLIP_STATE))
     if start_over:
         saved.resume = None
     return saved, saved_choices, start_over
@@ -71,7 +71,7 @@ def check_run_folder(folder: Path) -> None:
         raise StyleLabError(f"no such run folder '{folder}': resume= takes the folder of a run or of a sweep")
     if not folder.is_dir():
         raise StyleLabError(f"'{folder}' is a file, not a run folder")
-    if not ((folder / ".hydra" / "config.yaml").is_file() or (folder / folders.CHECKPOINT).is_file()):
+    if not any((folder / name).is_file() for name in (".hydra/config.yaml", folders.CHECKPOINT, folders.CLIP_STATE)):
         raise StyleLabError(
             f"'{folder}' is not a stylelab run folder (it has no .hydra/config.yaml and no "
             f"{folders.CHECKPOINT}); nothing was written into it"

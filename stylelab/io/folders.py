@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 CHECKPOINT = "checkpoint.pt"  # the loop's state and image: what resume= continues from
+CLIP_STATE = "clip.json"  # a clip's: what resume= continues from (at its first unwritten frame)
 
 
 def events_dir(folder: Path) -> Path:

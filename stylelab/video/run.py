@@ -1,0 +1,327 @@
+"""A clip, frame by frame, as Ruder, Dosovitskiy & Brox (GCPR 2016) stylise one: each frame is a run of
+stylelab.loop (the same objective, network and optimizer as an image), started from the previous stylised frame
+warped by the optical flow (init=warped) and held to the earlier stylised frames by the temporal term.
+
+A run folder of a clip holds
+    frames/00001.png ...   the stylised frames, each written (atomically) once its run is done
+    video.mp4              the frames at the clip's frame rate, written at the end
+    flows/<method>/        the optical flows, computed once (a sweep's jobs share their sweep folder's)
+    input/                 a video file's frames as decoded (a folder of frames is read where it is)
+    clip.json              what a resumed run must match, and the weights the first frame's balance chose
+    TensorBoard events     per frame (frame/ tags, at the frame's number): its losses, its picture, its temporal
+                           error; and every step of every frame on one axis, frame after frame
+
+A stopped run resumes at its first unwritten frame, which starts over: the frames before it are read back from
+their PNGs, which an uninterrupted run reads back too, so both make the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+
+from stylelab import inits, levels, loop, measures
+from stylelab.build import Level, Parts
+from stylelab.errors import StyleLabError
+from stylelab.io import folders, images, lock
+from stylelab.io.atomic import write_atomic
+from stylelab.losses import balance as balancing
+from stylelab.losses.base import Evaluation
+from stylelab.observers import Observer, TensorBoard
+from stylelab.video import clips
+from stylelab.video import flow as flows
+from stylelab.video.warp import long_term, warp
+
+log = logging.getLogger("stylelab")
+FRAMES = "frames"
+VIDEO = "video.mp4"
+
+
+class Video:
+    """A clip's settings (the config group video): the flow, and the earlier frames the temporal term holds the
+    picture to (long_term: frame i - j for each j; the paper's short-term loss is [1], its long-term [1, 10, 20,
+    40]). fps: the frame rate of video.mp4 (null: the clip's; 25 for a folder of frames)."""
+
+    def __init__(
+        self,
+        flow: Any = None,
+        long_term: tuple[int, ...] = (1,),
+        later_steps: int | None = None,
+        fps: float | None = None,
+    ):
+        if flow is None:
+            raise StyleLabError("video.flow must name a flow method: video/flow=dis, deepflow or raft")
+        js = [int(j) for j in long_term]
+        if not js or any(j < 1 for j in js) or sorted(set(js)) != js:
+            raise StyleLabError(f"video.long_term must be frame distances >= 1 in increasing order, not {list(js)}")
+        if fps is not None and not (math.isfinite(fps) and fps > 0):
+            raise StyleLabError(f"video.fps must be a number > 0, not {fps}")
+        if later_steps is not None and later_steps < 0:
+            raise StyleLabError(f"video.later_steps must be >= 0, not {later_steps}")
+        self.flow, self.long_term, self.later_steps, self.fps = flow, js, later_steps, fps
+
+
+def frame_levels(levels: list[Level], later_steps: int | None, i: int) -> list[Level]:
+    """Frame i's levels: the run's for the first frame; for the others later_steps in all (null: the same), each
+    level's share as in the run's schedule. A frame started from its warped predecessor is most of the way there
+    (Ruder et al.'s code gives the first frame 2000 iterations and the others 1000)."""
+    total = levels[-1].last
+    if i == 0 or later_steps is None or later_steps == total:
+        return list(levels)
+    out, first = [], 0
+    for k, level in enumerate(levels):
+        n = (
+            later_steps - first
+            if k == len(levels) - 1
+            else round((level.last - level.first) * later_steps / max(total, 1))
+        )
+        out.append(Level(level.size, first, first + n))
+        first += n
+    return out
+
+
+@dataclass
+class ClipResult:
+    frames: list[Path]  # the stylised frames written, in order
+    video_path: Path | None  # video.mp4, once every frame is done
+    steps_done: int  # over all frames this process ran
+    seconds: float  # optimisation time of the frames this process ran
+    temporal_errors: list[float]  # per frame after the first: measures.temporal_error with its predecessor
+    final: Evaluation | None  # the losses of the last frame run
+    stopped: str | None = None
+    interrupted: bool = False
+    device: str = "cpu"
+    per_frame: list[float] = field(default_factory=list)  # seconds of each frame this process ran
+    losses: list[dict[str, float]] = field(default_factory=list)  # each frame's final losses (Evaluation.scalars)
+    curves: list[dict] = field(default_factory=list)  # each frame's RunResult.curves: tag -> [(step, loss)]
+
+    @property
+    def temporal_error(self) -> float:
+        return sum(self.temporal_errors) / len(self.temporal_errors) if self.temporal_errors else 0.0
+
+
+class _Shifted(Observer):
+    """The clip's TensorBoard told about one frame's run, its steps shifted to the clip's axis."""
+
+    def __init__(self, tb: TensorBoard, offset: int):
+        self.tb, self.offset = tb, offset
+
+    def _level(self, level):
+        return replace(level, first=level.first + self.offset, last=level.last + self.offset)
+
+    def on_level(self, k, level, images, step):
+        self.tb.on_level(k, self._level(level), images, step + self.offset)
+
+    def on_losses(self, step, evaluation):
+        self.tb.on_losses(step + self.offset, evaluation)
+
+    def on_image(self, step, image):
+        self.tb.on_image(step + self.offset, image)
+
+    def on_level_end(self, k, level, step, evaluation, image):
+        self.tb.on_level_end(k, self._level(level), step + self.offset, evaluation, image)
+
+
+def _temporal_terms(parts: Parts) -> list[str]:
+    return [name for name, target in parts.objective.targets.items() if target == "previous"]
+
+
+def temporal_scale(parts: Parts, photo: torch.Tensor) -> float:
+    """What loss.temporal_weight = 1 weighs in the total: alpha * content(0) / mean(photo^2), the content
+    term's size (its value for all-zero responses, as the balance rule measures it) over the temporal term's
+    for a frame as far from its warped predecessor as black is from the photo. So the weight means the same on
+    every network, whose content losses differ by orders of magnitude (docs/video.md)."""
+    objective, total = parts.objective, 0.0
+    for name, target in objective.targets.items():
+        if target != "content" or not objective.weights[name]:
+            continue
+        term = objective.terms[name]
+        with torch.no_grad():
+            zero = sum(
+                w * float(term.score(torch.zeros_like(term.targets[layer]), term.targets[layer]))
+                for layer, w in term.layers.items()
+            )
+        total += objective.weights[name] * zero
+    return total / float(photo.pow(2).mean()) if total > 0 else 1.0
+
+
+def _fingerprint(parts: Parts, clip: clips.Clip) -> dict:
+    return {
+        **{key: value for key, value in parts.settings.items() if key not in ("content", "steps")},
+        "steps": parts.levels[-1].last,
+        "clip": f"{len(clip)} frames of {clip.size[1]}x{clip.size[0]} from {clip.source}",
+    }
+
+
+def _state(folder: Path, parts: Parts, clip: clips.Clip, resume: bool) -> dict:
+    """The clip's state (clip.json): a new one, or a resumed run's, checked against this run's settings."""
+    path, expected = folder / folders.CLIP_STATE, _fingerprint(parts, clip)
+    if not resume or not path.is_file():
+        return {"fingerprint": expected, "balanced": {}, "temporal_scale": None}
+    state = json.loads(path.read_text(encoding="utf-8"))
+    found = state.get("fingerprint", {})
+    for key in sorted(set(found) | set(expected)):
+        if found.get(key) != expected.get(key):
+            raise StyleLabError(
+                f"cannot resume the clip in '{folder}': it was made with {key}={found.get(key)!r}, but this run "
+                f"has {key}={expected.get(key)!r}"
+            )
+    return state
+
+
+def _save_state(folder: Path, state: dict) -> None:
+    text = json.dumps(state, indent=1, sort_keys=True)
+    write_atomic(folder / folders.CLIP_STATE, lambda f: f.write(text.encode("utf-8")))
+
+
+def run_clip(
+    parts: Parts,
+    folder: Path,
+    *,
+    flows_folder: Path | None = None,
+    resume: bool = False,
+    stop: Callable[[], str | None] | None = None,
+    observers: Sequence[Observer] = (),
+    notes: dict[str, str] | None = None,
+) -> ClipResult:
+    """Stylise the clip `parts.inputs.content` into `folder` (see the module's docstring); resume: go on at
+    its first unwritten frame. flows_folder: where the flows are cached (default folder/flows)."""
+    folder = Path(folder)
+    made = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    lock.hold(folder)
+    try:
+        return _run_clip(parts, folder, flows_folder or folder / "flows", resume, stop, observers, notes)
+    finally:
+        lock.release(folder)
+        if made and not any(p.name != lock.FILE for p in folder.iterdir()):
+            folder.rmdir()
+
+
+def _run_clip(parts, folder, flows_folder, resume, stop, observers, notes) -> ClipResult:
+    video: Video = parts.video
+    clip = clips.open_clip(parts.inputs.content, folder, fps=video.fps)
+    levels.fetch(parts.inputs, parts.model, {"content": None}, progress=parts.watch.progress)
+    network_weights = parts.model.load(seed=parts.seed, progress=parts.watch.progress)  # once, for every frame
+    state = _state(folder, parts, clip, resume)
+    balancing.restore(parts.objective, state["balanced"])
+    temporal = _temporal_terms(parts)
+    gamma = {name: parts.objective.weights[name] for name in temporal}  # loss.temporal_weight, as given
+    warped_start = getattr(parts.init, "func", parts.init) is inits.warped
+    cache = flows.FlowCache(flows_folder, video.flow)
+    out = folder / FRAMES
+    done = 0
+    while resume and (out / f"{done + 1:05d}.png").is_file() and done < len(clip):
+        done += 1
+    if done:
+        log.info(f"resuming the clip in {folder} at frame {done + 1} of {len(clip)}")
+    ladders = [frame_levels(parts.levels, video.later_steps, i) for i in range(len(clip))]
+    # frame i's step 0 on the clip's axis: one past the last step of frame i - 1, so no two frames share a step
+    offsets = [sum(ladder[-1].last + 1 for ladder in ladders[:i]) for i in range(len(clip) + 1)]
+    # purge_step: TensorBoard drops what a stopped run logged of the frame it was in, which starts over
+    tb = TensorBoard(
+        folder,
+        steps=offsets[-1] - 1,
+        every=parts.watch.log_every,
+        image_every=parts.watch.image_every,
+        purge_step=offsets[done] if done else None,
+    )
+    if notes and not done:
+        tb.notes(0, notes)
+    size = parts.levels[-1].size
+    photos: dict[int, torch.Tensor] = {}  # frame -> the photo at the picture's size, (3, h, w)
+
+    def photo(i: int) -> torch.Tensor:
+        if i not in photos:
+            photos[i] = images.resize_longest(clip.frame(i), size)
+            for old in [k for k in photos if k < i - max(video.long_term)]:  # a long clip keeps what the terms need
+                del photos[old]
+        return photos[i]
+
+    result = ClipResult([out / f"{i + 1:05d}.png" for i in range(done)], None, 0, 0.0, [], None)
+    try:
+        for i in range(done, len(clip)):
+            earlier = [j for j in video.long_term if i - j >= 0]
+            # the earlier stylised frames, as written (an uninterrupted run reads them back as a resumed one does)
+            pictures = {j: images.load_image(out / f"{i - j + 1:05d}.png")[None] for j in earlier}
+            warped = {
+                j: warp(parts.colour.seen(pictures[j]), cache.flow(i, i - j, photo(i), photo(i - j))) for j in earlier
+            }
+            weights = long_term([cache.weights(i, i - j, photo(i), photo(i - j)) for j in earlier])
+            for name in temporal:
+                parts.objective.terms[name].set_previous([warped[j] for j in earlier], [c[None] for c in weights])
+            frame_parts = replace(parts, levels=ladders[i])
+            if warped_start and 1 in warped:
+                start = warped[1]
+                frame_parts = replace(
+                    frame_parts,
+                    init=lambda content, style, *, seed, start=start: images.resize_to(
+                        start[0], tuple(content.shape[-2:])
+                    )[None].to(content.device),
+                )
+            for name in temporal:  # the first frame has no earlier one: its temporal term is 0 whatever its weight
+                parts.objective.weights[name] = gamma[name] * (state["temporal_scale"] or 1.0)
+            reason = stop() if stop is not None else None
+            if reason:
+                result.interrupted, result.stopped = True, f"{reason} before frame {i + 1}"
+                break
+            begin = time.perf_counter()
+            frame = loop.run(
+                frame_parts,
+                None,
+                pictures={"content": clip.frame(i)},
+                stop=stop,
+                observers=[_Shifted(tb, offsets[i]), *observers],
+                weights=network_weights,
+            )
+            if frame.interrupted:
+                result.interrupted, result.stopped = True, f"{frame.stopped} of frame {i + 1}"
+                break
+            if i == 0:  # the weights the first frame's balance chose hold for the whole clip, as the paper's fixed ones
+                state["balanced"] = dict(frame.state.balanced) if frame.state else {}
+                state["temporal_scale"] = temporal_scale(parts, parts.colour.seen(photo(0)[None]))
+            images.save_image(frame.image, out / f"{i + 1:05d}.png")
+            _save_state(folder, state)
+            result.frames.append(out / f"{i + 1:05d}.png")
+            result.per_frame.append(time.perf_counter() - begin)
+            result.steps_done += frame.steps_done
+            result.seconds += frame.seconds
+            result.final, result.device = frame.final, frame.device
+            result.losses.append(frame.final.scalars() if frame.final is not None else {})
+            result.curves.append(frame.curves)
+            _log_frame(tb, i, frame, out, cache, photo, result)
+        if len(result.frames) == len(clip):
+            result.video_path = clips.write_video(result.frames, folder / VIDEO, clip.fps)
+            if result.final is not None:
+                tb.hparams(
+                    parts.settings, result.final, offsets[-1] - 1, {"summary/temporal_error": result.temporal_error}
+                )
+    finally:
+        tb.close()
+    return result
+
+
+def _log_frame(tb: TensorBoard, i: int, frame: loop.RunResult, out: Path, cache, photo, result: ClipResult) -> None:
+    """Frame i's losses and picture at step i of the frame/ tags, and its temporal error against frame i - 1
+    (measured on the pictures as written, where the flow is trustworthy)."""
+    with tb.io():
+        if frame.final is not None:
+            for tag, value in frame.final.scalars().items():
+                tb.writer.add_scalar(f"frame/{tag}", value, i)
+        tb.writer.add_image("frame/picture", frame.image[0].clamp(0, 1), i)
+        if i > 0:
+            now, before = (images.load_image(out / f"{k + 1:05d}.png") for k in (i, i - 1))
+            error = measures.temporal_error(
+                [before, now],
+                [cache.flow(i, i - 1, photo(i), photo(i - 1))],
+                [cache.weights(i, i - 1, photo(i), photo(i - 1))],
+            )
+            result.temporal_errors.append(error)
+            tb.writer.add_scalar("frame/temporal_error", error, i)
