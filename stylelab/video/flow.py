@@ -17,6 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from stylelab import backend
+from stylelab.choices import Device, Preset, RaftSize
 from stylelab.controls.colour import luminance
 from stylelab.errors import Download, NotDownloaded, StyleLabError
 from stylelab.io.atomic import read_reason, write_atomic
@@ -74,7 +76,7 @@ def _need_opencv(method: str, contrib: bool = False) -> None:
 class DIS:
     """OpenCV's Dense Inverse Search (Kroeger et al. 2016): a fraction of a second a frame on a CPU."""
 
-    def __init__(self, preset: str = "medium"):
+    def __init__(self, preset: Preset = "medium"):
         if preset not in DIS_PRESETS:
             raise StyleLabError(f"DIS has no preset '{preset}'; choose one of {', '.join(DIS_PRESETS)}")
         _need_opencv("dis")
@@ -145,8 +147,8 @@ class RAFT:
 
     def __init__(
         self,
-        size: str = "large",
-        device: str = "cpu",
+        size: RaftSize = "large",
+        device: Device = "auto",
         *,
         weights: str | None = "default",
         progress: bool = True,
@@ -155,7 +157,8 @@ class RAFT:
         _check_size(size)
         if weights not in ("default", None):
             raise StyleLabError(f"RAFT takes weights='default' or None (random, for tests), not {weights!r}")
-        self.size, self.device, self.weights, self.progress, self.updates = size, device, weights, progress, updates
+        self.size, self.weights, self.progress, self.updates = size, weights, progress, updates
+        self.device = backend.resolve_device(str(device))  # auto: CUDA where there is a GPU
         self.name = f"raft-{size}" if weights else f"raft-{size}-random"  # random flows never share a cache folder
         self._model: torch.nn.Module | None = None
 

@@ -3,7 +3,8 @@ stylelab.loop (the same objective, network and optimizer as an image), started f
 warped by the optical flow (init=warped) and held to the earlier stylised frames by the temporal term.
 
 A run folder of a clip holds
-    frames/00001.png ...   the stylised frames, each written (atomically) once its run is done
+    frames/00001.png ...   the stylised frames, each written (atomically) once its run is done (with
+                           video.passes > 1: the last pass's; the others' in passes/<pass>/)
     video.mp4              the frames at the clip's frame rate, written at the end
     flows/<method>/        the optical flows, computed once (a sweep's jobs share their sweep folder's)
     input/                 a video file's frames as decoded (a folder of frames is read where it is)
@@ -45,15 +46,25 @@ VIDEO = "video.mp4"
 
 
 class Video:
-    """A clip's settings (the config group video): the flow, and the earlier frames the temporal term holds the
-    picture to (long_term: frame i - j for each j; the paper's short-term loss is [1], its long-term [1, 10, 20,
-    40]). fps: the frame rate of video.mp4 (null: the clip's; 25 for a folder of frames)."""
+    """A clip's settings (the config group video).
+
+    flow          the optical flow (the group video/flow)
+    long_term     the earlier frames i - j the temporal term holds frame i to (the paper's short-term loss: [1],
+                  its long-term: [1, 10, 20, 40])
+    later_steps   steps for every frame but the first (null: steps), which start near their result
+    passes        Ruder et al.'s multi-pass algorithm: after the first pass (forward), passes - 1 more, backward,
+                  forward, ..., each frame started from blend * c * (the neighbour just made, warped) +
+                  (1 - blend * c) * (its own last pass) and held to that neighbour; later_steps each
+    fps           the frame rate of video.mp4 (null: the clip's; 25 for a folder of frames)
+    """
 
     def __init__(
         self,
         flow: Any = None,
         long_term: tuple[int, ...] = (1,),
         later_steps: int | None = None,
+        passes: int = 1,
+        blend: float = 0.5,
         fps: float | None = None,
     ):
         if flow is None:
@@ -65,7 +76,12 @@ class Video:
             raise StyleLabError(f"video.fps must be a number > 0, not {fps}")
         if later_steps is not None and later_steps < 0:
             raise StyleLabError(f"video.later_steps must be >= 0, not {later_steps}")
+        if passes < 1:
+            raise StyleLabError(f"video.passes must be >= 1, not {passes}")
+        if not 0 <= blend <= 1:
+            raise StyleLabError(f"video.blend must be between 0 and 1, not {blend}")
         self.flow, self.long_term, self.later_steps, self.fps = flow, js, later_steps, fps
+        self.passes, self.blend = int(passes), float(blend)
 
 
 def frame_levels(levels: list[Level], later_steps: int | None, i: int) -> list[Level]:
@@ -205,6 +221,25 @@ def run_clip(
             folder.rmdir()
 
 
+def tasks(frames: int, passes: int) -> list[tuple[int, int]]:
+    """(pass, frame) in the order they run: the first pass forward, then backward, forward, ... (Ruder et al.'s
+    multi-pass algorithm)."""
+    order = [range(frames) if p % 2 == 0 else range(frames - 1, -1, -1) for p in range(passes)]
+    return [(p, i) for p in range(passes) for i in order[p]]
+
+
+def _written(folder: Path, passes: int, p: int, i: int) -> Path:
+    """Where pass p writes frame i: the last pass into frames/, the others into passes/<p + 1>/."""
+    return (folder / FRAMES if p == passes - 1 else folder / "passes" / str(p + 1)) / f"{i + 1:05d}.png"
+
+
+def _start(image: torch.Tensor) -> Callable:
+    """An init that starts from `image` (1, 3, h, w), resized to the level's content."""
+    return lambda content, style, *, seed: images.resize_to(image[0], tuple(content.shape[-2:]))[None].to(
+        content.device
+    )
+
+
 def _run_clip(parts, folder, flows_folder, resume, stop, observers, notes) -> ClipResult:
     video: Video = parts.video
     clip = clips.open_clip(parts.inputs.content, folder, fps=video.fps)
@@ -216,15 +251,15 @@ def _run_clip(parts, folder, flows_folder, resume, stop, observers, notes) -> Cl
     gamma = {name: parts.objective.weights[name] for name in temporal}  # loss.temporal_weight, as given
     warped_start = getattr(parts.init, "func", parts.init) is inits.warped
     cache = flows.FlowCache(flows_folder, video.flow)
-    out = folder / FRAMES
-    done = 0
-    while resume and (out / f"{done + 1:05d}.png").is_file() and done < len(clip):
+    todo = tasks(len(clip), video.passes)
+    done = 0  # the tasks whose frame is written: a resumed run goes on with the next, which starts over
+    while resume and done < len(todo) and _written(folder, video.passes, *todo[done]).is_file():
         done += 1
     if done:
-        log.info(f"resuming the clip in {folder} at frame {done + 1} of {len(clip)}")
-    ladders = [frame_levels(parts.levels, video.later_steps, i) for i in range(len(clip))]
-    # frame i's step 0 on the clip's axis: one past the last step of frame i - 1, so no two frames share a step
-    offsets = [sum(ladder[-1].last + 1 for ladder in ladders[:i]) for i in range(len(clip) + 1)]
+        log.info(f"resuming the clip in {folder} at pass {todo[min(done, len(todo) - 1)][0] + 1}, task {done + 1}")
+    ladders = [frame_levels(parts.levels, video.later_steps, 0 if task == (0, 0) else 1) for task in todo]
+    # a task's step 0 on the clip's axis: one past the last step of the task before, so no two share a step
+    offsets = [sum(ladder[-1].last + 1 for ladder in ladders[:k]) for k in range(len(todo) + 1)]
     # purge_step: TensorBoard drops what a stopped run logged of the frame it was in, which starts over
     tb = TensorBoard(
         folder,
@@ -235,42 +270,36 @@ def _run_clip(parts, folder, flows_folder, resume, stop, observers, notes) -> Cl
     )
     if notes and not done:
         tb.notes(0, notes)
-    size = parts.levels[-1].size
-    photos: dict[int, torch.Tensor] = {}  # frame -> the photo at the picture's size, (3, h, w)
-
-    def photo(i: int) -> torch.Tensor:
-        if i not in photos:
-            photos[i] = images.resize_longest(clip.frame(i), size)
-            for old in [k for k in photos if k < i - max(video.long_term)]:  # a long clip keeps what the terms need
-                del photos[old]
-        return photos[i]
-
-    result = ClipResult([out / f"{i + 1:05d}.png" for i in range(done)], None, 0, 0.0, [], None)
+    photos = _Photos(clip, parts.levels[-1].size, max(video.long_term))
+    result = ClipResult([], None, 0, 0.0, [], None)
     try:
-        for i in range(done, len(clip)):
-            earlier = [j for j in video.long_term if i - j >= 0]
-            # the earlier stylised frames, as written (an uninterrupted run reads them back as a resumed one does)
-            pictures = {j: images.load_image(out / f"{i - j + 1:05d}.png")[None] for j in earlier}
-            warped = {
-                j: warp(parts.colour.seen(pictures[j]), cache.flow(i, i - j, photo(i), photo(i - j))) for j in earlier
-            }
-            weights = long_term([cache.weights(i, i - j, photo(i), photo(i - j)) for j in earlier])
+        for k in range(done, len(todo)):
+            p, i = todo[k]
+            # the frames this one is held to, as written (an uninterrupted run reads them back as a resumed one)
+            if p == 0:
+                near = [(i - j, j) for j in video.long_term if i - j >= 0]
+            else:
+                n = i - 1 if p % 2 == 0 else i + 1  # the neighbour this pass has just made
+                near = [(n, 1)] if 0 <= n < len(clip) else []
+            pictures = [
+                parts.colour.seen(images.load_image(_written(folder, video.passes, p, m))[None]) for m, _ in near
+            ]
+            warped = [warp(x, cache.flow(i, m, photos(i), photos(m))) for x, (m, _) in zip(pictures, near)]
+            weights = long_term([cache.weights(i, m, photos(i), photos(m)) for m, _ in near])
             for name in temporal:
-                parts.objective.terms[name].set_previous([warped[j] for j in earlier], [c[None] for c in weights])
-            frame_parts = replace(parts, levels=ladders[i])
-            if warped_start and 1 in warped:
-                start = warped[1]
-                frame_parts = replace(
-                    frame_parts,
-                    init=lambda content, style, *, seed, start=start: images.resize_to(
-                        start[0], tuple(content.shape[-2:])
-                    )[None].to(content.device),
-                )
-            for name in temporal:  # the first frame has no earlier one: its temporal term is 0 whatever its weight
+                parts.objective.terms[name].set_previous(warped, [c[None] for c in weights])
+                # the first frame has no earlier one: its temporal term is 0 whatever its weight
                 parts.objective.weights[name] = gamma[name] * (state["temporal_scale"] or 1.0)
+            frame_parts = replace(parts, levels=ladders[k])
+            if p > 0:  # Ruder et al.'s blend: delta c of the warped neighbour, the rest this frame's last pass
+                own = parts.colour.seen(images.load_image(_written(folder, video.passes, p - 1, i))[None])
+                mix = video.blend * weights[0][None] if near else torch.zeros_like(own[:, :1])  # (1, 1, h, w)
+                frame_parts = replace(frame_parts, init=_start(mix * (warped[0] if near else own) + (1 - mix) * own))
+            elif warped_start and near and near[0][1] == 1:
+                frame_parts = replace(frame_parts, init=_start(warped[0]))
             reason = stop() if stop is not None else None
             if reason:
-                result.interrupted, result.stopped = True, f"{reason} before frame {i + 1}"
+                result.interrupted, result.stopped = True, f"{reason} before frame {i + 1} (pass {p + 1})"
                 break
             begin = time.perf_counter()
             frame = loop.run(
@@ -278,50 +307,72 @@ def _run_clip(parts, folder, flows_folder, resume, stop, observers, notes) -> Cl
                 None,
                 pictures={"content": clip.frame(i)},
                 stop=stop,
-                observers=[_Shifted(tb, offsets[i]), *observers],
+                observers=[_Shifted(tb, offsets[k]), *observers],
                 weights=network_weights,
             )
             if frame.interrupted:
-                result.interrupted, result.stopped = True, f"{frame.stopped} of frame {i + 1}"
+                result.interrupted, result.stopped = True, f"{frame.stopped} of frame {i + 1} (pass {p + 1})"
                 break
-            if i == 0:  # the weights the first frame's balance chose hold for the whole clip, as the paper's fixed ones
+            if k == 0:  # the weights the first frame's balance chose hold for the whole clip, as the paper's fixed ones
                 state["balanced"] = dict(frame.state.balanced) if frame.state else {}
-                state["temporal_scale"] = temporal_scale(parts, parts.colour.seen(photo(0)[None]))
-            images.save_image(frame.image, out / f"{i + 1:05d}.png")
+                state["temporal_scale"] = temporal_scale(parts, parts.colour.seen(photos(0)[None]))
+            images.save_image(frame.image, _written(folder, video.passes, p, i))
             _save_state(folder, state)
-            result.frames.append(out / f"{i + 1:05d}.png")
             result.per_frame.append(time.perf_counter() - begin)
             result.steps_done += frame.steps_done
             result.seconds += frame.seconds
             result.final, result.device = frame.final, frame.device
             result.losses.append(frame.final.scalars() if frame.final is not None else {})
             result.curves.append(frame.curves)
-            _log_frame(tb, i, frame, out, cache, photo, result)
+            if p == video.passes - 1:
+                _log_frame(tb, i, frame)
+        out = folder / FRAMES
+        result.frames = [out / f"{i + 1:05d}.png" for i in range(len(clip)) if (out / f"{i + 1:05d}.png").is_file()]
         if len(result.frames) == len(clip):
+            _temporal_errors(tb, result, cache, photos)
             result.video_path = clips.write_video(result.frames, folder / VIDEO, clip.fps)
             if result.final is not None:
-                tb.hparams(
-                    parts.settings, result.final, offsets[-1] - 1, {"summary/temporal_error": result.temporal_error}
-                )
+                metrics = {"summary/temporal_error": result.temporal_error}
+                tb.hparams(parts.settings, result.final, offsets[-1] - 1, metrics)
     finally:
         tb.close()
     return result
 
 
-def _log_frame(tb: TensorBoard, i: int, frame: loop.RunResult, out: Path, cache, photo, result: ClipResult) -> None:
-    """Frame i's losses and picture at step i of the frame/ tags, and its temporal error against frame i - 1
-    (measured on the pictures as written, where the flow is trustworthy)."""
+class _Photos:
+    """The clip's photo frames at the picture's size, (3, h, w), read when asked; a long clip keeps only the
+    ones the temporal terms still need."""
+
+    def __init__(self, clip: clips.Clip, size: int, reach: int):
+        self.clip, self.size, self.reach, self.kept = clip, size, reach, {}
+
+    def __call__(self, i: int) -> torch.Tensor:
+        if i not in self.kept:
+            self.kept[i] = images.resize_longest(self.clip.frame(i), self.size)
+            for old in [k for k in self.kept if abs(k - i) > self.reach]:
+                del self.kept[old]
+        return self.kept[i]
+
+
+def _log_frame(tb: TensorBoard, i: int, frame: loop.RunResult) -> None:
+    """Frame i's losses and picture (its last pass's) at step i of the frame/ tags."""
     with tb.io():
         if frame.final is not None:
             for tag, value in frame.final.scalars().items():
                 tb.writer.add_scalar(f"frame/{tag}", value, i)
         tb.writer.add_image("frame/picture", frame.image[0].clamp(0, 1), i)
-        if i > 0:
-            now, before = (images.load_image(out / f"{k + 1:05d}.png") for k in (i, i - 1))
-            error = measures.temporal_error(
-                [before, now],
-                [cache.flow(i, i - 1, photo(i), photo(i - 1))],
-                [cache.weights(i, i - 1, photo(i), photo(i - 1))],
-            )
-            result.temporal_errors.append(error)
+
+
+def _temporal_errors(tb: TensorBoard, result: ClipResult, cache, photos) -> None:
+    """Each frame's temporal error against the one before (measures.temporal_error on the frames as written, where
+    the flow is trustworthy), at step i of frame/temporal_error."""
+    pictures = [images.load_image(path) for path in result.frames]
+    for i in range(1, len(pictures)):
+        error = measures.temporal_error(
+            pictures[i - 1 : i + 1],
+            [cache.flow(i, i - 1, photos(i), photos(i - 1))],
+            [cache.weights(i, i - 1, photos(i), photos(i - 1))],
+        )
+        result.temporal_errors.append(error)
+        with tb.io():
             tb.writer.add_scalar("frame/temporal_error", error, i)

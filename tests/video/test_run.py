@@ -138,6 +138,9 @@ def test_a_clip_given_init_keeps_it_and_later_steps_shorten_the_later_frames(fra
         ("video.long_term=[10,1]", r"video.long_term must be frame distances >= 1 in increasing order, not \[10, 1\]"),
         ("video.fps=0", "video.fps must be a number > 0, not 0"),
         ("video.later_steps=-1", "video.later_steps must be >= 0, not -1"),
+        ("video.passes=0", "video.passes must be >= 1, not 0"),
+        ("video.blend=1.5", "video.blend must be between 0 and 1, not 1.5"),
+        ("video/flow=files", r"video/flow=files needs video.flow.folder=<a folder of .flo files"),
     ],
 )
 def test_bad_video_settings_are_one_sentence(frames, override, message):
@@ -210,3 +213,28 @@ def test_a_clip_stopped_by_a_signal_resumes_from_the_command_line_to_the_same_by
         ).read_bytes()
     steps = [e.step for e in events(tmp_path / "cut").Scalars("loss/total")]
     assert steps == sorted(set(steps))  # the frame that started over is not logged twice
+
+
+def test_the_multi_pass_algorithm_runs_backward_then_forward_and_resumes_to_the_same_bytes(tmp_path, frames, style):
+    assert clip.tasks(3, 3) == [(0, 0), (0, 1), (0, 2), (1, 2), (1, 1), (1, 0), (2, 0), (2, 1), (2, 2)]
+    overrides = [f"content={frames}", f"style={style}", "steps=3", "video.passes=2", "video.later_steps=2", *SMALL]
+    one = clip.run_clip(built(*overrides[: -len(SMALL)], *SMALL, "video.passes=1"), tmp_path / "one")
+    whole = clip.run_clip(built(*overrides), tmp_path / "whole")
+    assert whole.steps_done == 3 + 2 + 2 + 3 * 2  # the first frame in full, every other task later_steps
+    assert sorted(p.name for p in (tmp_path / "whole" / "passes" / "1").iterdir()) == [
+        "00001.png",
+        "00002.png",
+        "00003.png",
+    ]
+    first_pass = (tmp_path / "whole" / "passes" / "1" / "00003.png").read_bytes()
+    assert first_pass == (tmp_path / "one" / clip.FRAMES / "00003.png").read_bytes()  # pass 1 is the one-pass run
+    assert whole.temporal_error != one.temporal_error  # the second pass changed the frames
+    asked = iter(range(10**6))
+    cut = clip.run_clip(built(*overrides), tmp_path / "cut", stop=lambda: "SIGTERM" if next(asked) >= 12 else None)
+    assert cut.interrupted and "pass 2" in cut.stopped
+    clip.run_clip(built(*overrides), tmp_path / "cut", resume=True)
+    for k in (1, 2, 3):
+        name = f"{k:05d}.png"
+        assert (tmp_path / "whole" / clip.FRAMES / name).read_bytes() == (
+            tmp_path / "cut" / clip.FRAMES / name
+        ).read_bytes()
