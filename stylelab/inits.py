@@ -35,9 +35,17 @@ def from_file(content: torch.Tensor, style: torch.Tensor, *, seed: int, path: st
 
 
 def warped(
-    content: torch.Tensor, style: torch.Tensor, *, seed: int, first: Literal["content", "noise"] = "content"
+    content: torch.Tensor,
+    style: torch.Tensor,
+    *,
+    seed: int,
+    first: Literal["content", "noise"] = "content",
+    disoccluded: Literal["first", "warped"] = "first",
 ) -> torch.Tensor:
     """A clip's start (Ruder et al. 2016): its frames after the first start from the previous stylised frame
     warped by the optical flow, which stylelab.video hands over in place of this function; the first frame,
-    and an image, start from `first`: the photo (content) or white noise."""
+    and an image, start from `first`: the photo (content) or white noise. Where the flow cannot be trusted
+    (Ruder et al.'s c = 0: disocclusions, motion boundaries) a later frame starts as the first does
+    (disoccluded=first), or from the warped frame there too (disoccluded=warped, the paper's: what the flow drags
+    in, e.g. a copy of an object that moved away, stays until the steps paint it over)."""
     return from_content(content, style, seed=seed) if first == "content" else noise(content, style, seed=seed)

@@ -18,6 +18,7 @@ their PNGs, which an uninterrupted run reads back too, so both make the same byt
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -173,6 +174,8 @@ def _fingerprint(parts: Parts, clip: clips.Clip) -> dict:
         **{key: value for key, value in parts.settings.items() if key not in ("content", "steps")},
         "steps": parts.levels[-1].last,
         "clip": f"{len(clip)} frames of {clip.size[1]}x{clip.size[0]} from {clip.source}",
+        # the first and last frames' bytes: another clip under the same name (and size) is not this one
+        "frames": hashlib.sha256(clip.paths[0].read_bytes() + clip.paths[-1].read_bytes()).hexdigest()[:16],
     }
 
 
@@ -296,7 +299,12 @@ def _run_clip(parts, folder, flows_folder, resume, stop, observers, notes) -> Cl
                 mix = video.blend * weights[0][None] if near else torch.zeros_like(own[:, :1])  # (1, 1, h, w)
                 frame_parts = replace(frame_parts, init=_start(mix * (warped[0] if near else own) + (1 - mix) * own))
             elif warped_start and near and near[0][1] == 1:
-                frame_parts = replace(frame_parts, init=_start(warped[0]))
+                start = warped[0]
+                if parts.init.keywords.get("disoccluded", "first") == "first":  # not where the flow is untrustworthy
+                    c = cache.weights(i, i - 1, photos(i), photos(i - 1))[None]  # (1, 1, h, w)
+                    first = parts.init(parts.colour.seen(photos(i)[None]), None, seed=parts.seed)
+                    start = c * start + (1 - c) * first
+                frame_parts = replace(frame_parts, init=_start(start))
             reason = stop() if stop is not None else None
             if reason:
                 result.interrupted, result.stopped = True, f"{reason} before frame {i + 1} (pass {p + 1})"

@@ -16,7 +16,10 @@ from conftest import SHALLOW, events, hparams_of, make_image, run_cli
 from stylelab import api, build
 from stylelab.errors import StyleLabError
 from stylelab.io import images
+from stylelab.video import flow as flows
 from stylelab.video import run as clip
+from stylelab.video.synthetic import noise_photo, pan_and_zoom
+from stylelab.video.warp import reliable
 
 SMALL = ["model.weights=random", "image.size=48", "log.progress=false", *SHALLOW]
 
@@ -238,3 +241,25 @@ def test_the_multi_pass_algorithm_runs_backward_then_forward_and_resumes_to_the_
         assert (tmp_path / "whole" / clip.FRAMES / name).read_bytes() == (
             tmp_path / "cut" / clip.FRAMES / name
         ).read_bytes()
+
+
+def test_where_the_flow_cannot_be_trusted_a_frame_starts_as_the_first_did_unless_disoccluded_is_warped(tmp_path, style):
+    """steps=0 writes each frame's start: frame 2 is the photo where c = 0 (behind the moving square), frame 1
+    warped elsewhere; with init.disoccluded=warped (the paper's) frame 1 warped everywhere."""
+    synthetic = pan_and_zoom(noise_photo(120, 160), frames=2, size=(36, 48), velocity=(4.0, 0.0))
+    for k, frame in enumerate(synthetic.frames):
+        images.save_image(frame[None], tmp_path / "frames" / f"{k + 1}.png")
+    flows.write_flo(tmp_path / "flows" / "00002_00001.flo", synthetic.backward[1])
+    flows.write_flo(tmp_path / "flows" / "00001_00002.flo", synthetic.forward[1])
+    given = [f"content={tmp_path / 'frames'}", f"style={style}", "steps=0", "video/flow=files"]
+    given += [f"video.flow.folder={tmp_path / 'flows'}", *SMALL]
+    c = reliable(synthetic.backward[1], synthetic.forward[1])[0] > 0  # (h, w)
+    assert 0 < int((~c).sum()) < c.numel() // 4
+    starts = {}
+    for fill in ("first", "warped"):
+        result = api.run(api.compose(*given, f"init.disoccluded={fill}"), tmp_path / fill)
+        starts[fill] = images.load_image(result.frames[1])
+    photo = images.load_image(tmp_path / "frames" / "2.png")
+    assert torch.allclose(starts["first"][:, ~c], photo[:, ~c], atol=1 / 255)
+    assert torch.allclose(starts["first"][:, c], starts["warped"][:, c], atol=1 / 255)
+    assert (starts["warped"][:, ~c] - photo[:, ~c]).abs().max() > 0.1
