@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import math
+import shutil
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,7 +30,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from stylelab import inits, levels, loop, measures
+from stylelab import backend, inits, levels, loop, measures, memory
 from stylelab.build import Level, Parts
 from stylelab.errors import StyleLabError
 from stylelab.io import folders, images, lock
@@ -220,8 +221,8 @@ def run_clip(
         return _run_clip(parts, folder, flows_folder or folder / "flows", resume, stop, observers, notes)
     finally:
         lock.release(folder)
-        if made and not any(p.name != lock.FILE for p in folder.iterdir()):
-            folder.rmdir()
+        if made and not any(p.name != lock.FILE for p in folder.iterdir()):  # refused before it wrote anything
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def tasks(frames: int, passes: int) -> list[tuple[int, int]]:
@@ -247,6 +248,9 @@ def _run_clip(parts, folder, flows_folder, resume, stop, observers, notes) -> Cl
     video: Video = parts.video
     clip = clips.open_clip(parts.inputs.content, folder, fps=video.fps)
     levels.fetch(parts.inputs, parts.model, {"content": None}, progress=parts.watch.progress)
+    # before anything heavy, as for an image: a frame's run that cannot fit is refused (every frame is as large)
+    first = levels.read_pictures(parts.inputs, parts.colour, {"content": clip.frame(0)})
+    memory.for_run(parts, first, backend.resolve_device(parts.device))
     network_weights = parts.model.load(seed=parts.seed, progress=parts.watch.progress)  # once, for every frame
     state = _state(folder, parts, clip, resume)
     balancing.restore(parts.objective, state["balanced"])

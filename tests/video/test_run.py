@@ -13,7 +13,7 @@ import pytest
 import torch
 from conftest import SHALLOW, events, hparams_of, make_image, run_cli
 
-from stylelab import api, build
+from stylelab import api, build, memory
 from stylelab.errors import StyleLabError
 from stylelab.io import images
 from stylelab.video import flow as flows
@@ -263,3 +263,12 @@ def test_where_the_flow_cannot_be_trusted_a_frame_starts_as_the_first_did_unless
     assert torch.allclose(starts["first"][:, ~c], photo[:, ~c], atol=1 / 255)
     assert torch.allclose(starts["first"][:, c], starts["warped"][:, c], atol=1 / 255)
     assert (starts["warped"][:, ~c] - photo[:, ~c]).abs().max() > 0.1
+
+
+def test_a_clip_whose_frames_cannot_fit_in_memory_is_refused_before_the_network_loads(tmp_path, frames, monkeypatch):
+    parts = built(f"content={frames}", *SMALL)
+    monkeypatch.setattr(memory, "available", lambda device: 10**6)  # 1 MB free
+    monkeypatch.setattr(type(parts.model), "load", lambda *a, **k: pytest.fail("the weights were loaded"))
+    with pytest.raises(StyleLabError, match=r"this run needs about .* and the cpu has 0.0 GB available"):
+        clip.run_clip(parts, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
