@@ -2,7 +2,7 @@
 
     python benchmarks/video.py                          # the stand-in, 6 frames of 96x128, 100 steps per frame
     python benchmarks/video.py --frames 8 --steps 200   # longer
-    python benchmarks/video.py --gammas 0.5 1 2         # loss.temporal_weight values side by side
+    python benchmarks/video.py --gammas 0.1 0.25 1      # loss.temporal_weight values side by side
     python benchmarks/video.py --flows-only             # only the flow methods' end-point error and time
 
 The clip (stylelab.video.synthetic.pan_and_zoom): the Tübingen photo under a camera that pans 2 px right and 1 px
@@ -116,7 +116,7 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=6)
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--later", type=int, default=None, help="video.later_steps (default: half of --steps)")
-    parser.add_argument("--gammas", type=float, nargs="+", default=[1.0], help="loss.temporal_weight values")
+    parser.add_argument("--gammas", type=float, nargs="+", default=[0.25], help="loss.temporal_weight values")
     parser.add_argument("--flow", default="exact", help="the runs' flow: exact (video/flow=files), dis, deepflow")
     parser.add_argument("--flows-only", action="store_true")
     parser.add_argument("--keep", type=Path, help="write the runs' folders here (default: a temporary folder)")

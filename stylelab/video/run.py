@@ -151,23 +151,21 @@ def _temporal_terms(parts: Parts) -> list[str]:
     return [name for name, target in parts.objective.targets.items() if target == "previous"]
 
 
-def temporal_scale(parts: Parts, photo: torch.Tensor) -> float:
-    """What loss.temporal_weight = 1 weighs in the total: alpha * content(0) / mean(photo^2), the content
-    term's size (its value for all-zero responses, as the balance rule measures it) over the temporal term's
-    for a frame as far from its warped predecessor as black is from the photo. So the weight means the same on
-    every network, whose content losses differ by orders of magnitude (docs/video.md)."""
-    objective, total = parts.objective, 0.0
-    for name, target in objective.targets.items():
-        if target != "content" or not objective.weights[name]:
-            continue
-        term = objective.terms[name]
-        with torch.no_grad():
-            zero = sum(
-                w * float(term.score(torch.zeros_like(term.targets[layer]), term.targets[layer]))
-                for layer, w in term.layers.items()
-            )
-        total += objective.weights[name] * zero
-    return total / float(photo.pow(2).mean()) if total > 0 else 1.0
+def temporal_scale(objective, features: dict[str, torch.Tensor], photo: torch.Tensor) -> float:
+    """What loss.temporal_weight = 1 weighs in the total: the objective's size over the temporal term's.
+
+    The objective's size is sum_t weight_t * term_t(0) over the terms that compare with the content or the style,
+    each scored for all-zero responses as large as `features` (the photo's); with the balance rule that is
+    alpha content(0) + beta style(0) = 4 alpha content(0). The temporal term's size is mean(photo^2), its value for a
+    frame as far from its warped predecessor as black is from the photo (1, 3, h, w). So the weight means the
+    same whatever the network and its balance, whose losses differ by orders of magnitude (docs/video.md)."""
+    zero = objective.at_zero(features, photo)
+    size = sum(
+        objective.weights[name] * sum(term.layers[layer] * value for layer, value in zero[name].items())
+        for name, term in objective.terms.items()
+        if objective.targets[name] in ("content", "style") and objective.weights[name]
+    )
+    return size / float(photo.pow(2).mean()) if size > 0 else 1.0
 
 
 def _fingerprint(parts: Parts, clip: clips.Clip) -> dict:
@@ -327,7 +325,10 @@ def _run_clip(parts, folder, flows_folder, resume, stop, observers, notes) -> Cl
                 break
             if k == 0:  # the weights the first frame's balance chose hold for the whole clip, as the paper's fixed ones
                 state["balanced"] = dict(frame.state.balanced) if frame.state else {}
-                state["temporal_scale"] = temporal_scale(parts, parts.colour.seen(photos(0)[None]))
+                seen = parts.colour.seen(photos(0)[None])  # (1, 3, h, w)
+                with torch.no_grad():
+                    network = parts.model.extractor(parts.objective.layers, network_weights, seen.device)
+                    state["temporal_scale"] = temporal_scale(parts.objective, network(seen), seen)
             images.save_image(frame.image, _written(folder, video.passes, p, i))
             _save_state(folder, state)
             result.per_frame.append(time.perf_counter() - begin)

@@ -2,6 +2,7 @@
 independent frames are single-image runs, that the temporal term and the warped start lower the flicker, and that a
 stopped clip resumes to the same bytes."""
 
+import json
 import signal
 import subprocess
 import sys
@@ -70,7 +71,7 @@ def test_a_folder_of_frames_becomes_stylised_frames_a_video_and_tensorboard(tmp_
     assert acc.Scalars("frame/loss/temporal")[2].value > 0
     # every frame's steps one after the other (0-3, 4-7, 8-11): each frame's first and last, and every 10th
     assert sorted({e.step for e in acc.Scalars("loss/total")}) == [0, 3, 4, 7, 8, 10, 11]
-    assert hparams_of(tmp_path / "run")["loss.temporal_weight"] == 1.0
+    assert hparams_of(tmp_path / "run")["loss.temporal_weight"] == 0.25
 
 
 def test_independent_frames_are_the_single_image_runs_of_each_frame(tmp_path, frames, style):
@@ -157,15 +158,25 @@ def test_a_video_or_a_folder_as_style_is_refused(tmp_path, content_png, frames):
             built(f"content={content_png}", f"style={style}")
 
 
-def test_the_temporal_weight_is_relative_to_the_content_term(tmp_path, frames, style):
-    """loss.temporal_weight=1 weighs alpha * content(0) / mean(photo^2): computed here from the content targets."""
-    parts = built(f"content={frames}", f"style={style}", "steps=1", *SMALL)
-    clip.run_clip(parts, tmp_path / "run")
-    term = parts.objective.terms["content"]  # its targets: the last frame's; the scale was measured on the first
-    photo = images.resize_longest(images.load_image(frames / "frame1.png"), 48)
-    scale = clip.temporal_scale(parts, photo[None])
-    by_hand = sum(0.5 * float(t.double().pow(2).sum()) * term.layers[name] for name, t in term.targets.items())
-    assert scale == pytest.approx(by_hand / float(photo.double().pow(2).mean()), rel=1e-5)
+def test_the_temporal_weight_is_relative_to_the_objectives_size(tmp_path, frames, style):
+    """loss.temporal_weight=1 weighs (alpha content(0) + beta style(0)) / mean(photo^2), computed here by hand:
+    1/2 sum P^2 for the content, sum_l w_l sum A^2 / (4 N^2 M^2) for the Gram style (A = F F^T of the painting)."""
+    parts = built(f"content={frames}", f"style={style}", "steps=1", "loss.temporal_weight=0.5", *SMALL)
+    clip.run_clip(parts, tmp_path / "run")  # sets the weights (the first frame's balance), and the last frame's targets
+    network = parts.model.extractor(parts.objective.layers, parts.model.load(seed=0, progress=False), "cpu")
+    objective, content, gram = parts.objective, parts.objective.terms["content"], parts.objective.terms["style"]
+    content0 = sum(0.5 * float(t.double().pow(2).sum()) * content.layers[name] for name, t in content.targets.items())
+    painting = network(images.resize_to(images.load_image(style), (36, 48))[None])  # the style at the frame's size
+    style0 = 0.0
+    for name in gram.layers:
+        f = painting[name][0].double().flatten(1)  # (N, M)
+        style0 += gram.layers[name] * float((f @ f.T).pow(2).sum()) / (4 * f.shape[0] ** 2 * f.shape[1] ** 2)
+    last = images.resize_longest(images.load_image(frames / "frame3.png"), 48)[None]  # (1, 3, 36, 48)
+    size = objective.weights["content"] * content0 + objective.weights["style"] * style0
+    scale = clip.temporal_scale(objective, network(last), last)
+    assert scale == pytest.approx(size / float(last.double().pow(2).mean()), rel=1e-4)
+    first = json.loads((tmp_path / "run" / "clip.json").read_text())["temporal_scale"]  # measured on frame 1
+    assert objective.weights["temporal"] == pytest.approx(0.5 * first) and first != pytest.approx(scale)
 
 
 @pytest.mark.slow
