@@ -81,7 +81,7 @@ class Parts:
     settings: dict[str, Any] = field(default_factory=dict)  # what changes the picture: fingerprint, HParams
     weight_keys: dict[str, str] = field(default_factory=dict)  # term -> the setting its weight came from (loss.beta)
     layer_weight_keys: dict[str, str] = field(default_factory=dict)  # term -> that of its layer weights
-    video: Any = None  # stylelab.video.run.Video when the content is a clip
+    video: Any = None  # stylelab.video.plan.Video when the content is a clip
 
     def settings_with(self, balanced: dict[str, float]) -> dict[str, Any]:
         """The settings with the weights a balance chose, under the keys they stand for (loss.beta,

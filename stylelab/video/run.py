@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import shutil
 import time
 from dataclasses import dataclass, field, replace
@@ -38,71 +37,13 @@ from stylelab.io.atomic import write_atomic
 from stylelab.losses import balance as balancing
 from stylelab.losses.base import Evaluation
 from stylelab.observers import Observer, TensorBoard
-from stylelab.video import clips
+from stylelab.video import clips, plan
 from stylelab.video import flow as flows
+from stylelab.video.plan import FRAMES
 from stylelab.video.warp import long_term, warp
 
 log = logging.getLogger("stylelab")
-FRAMES = "frames"
 VIDEO = "video.mp4"
-
-
-class Video:
-    """A clip's settings (the config group video).
-
-    flow          the optical flow (the group video/flow)
-    long_term     the earlier frames i - j the temporal term holds frame i to (the paper's short-term loss: [1],
-                  its long-term: [1, 10, 20, 40])
-    later_steps   steps for every frame but the first (null: steps), which start near their result
-    passes        Ruder et al.'s multi-pass algorithm: after the first pass (forward), passes - 1 more, backward,
-                  forward, ..., each frame started from blend * c * (the neighbour just made, warped) +
-                  (1 - blend * c) * (its own last pass) and held to that neighbour; later_steps each
-    fps           the frame rate of video.mp4 (null: the clip's; 25 for a folder of frames)
-    """
-
-    def __init__(
-        self,
-        flow: Any = None,
-        long_term: tuple[int, ...] = (1,),
-        later_steps: int | None = None,
-        passes: int = 1,
-        blend: float = 0.5,
-        fps: float | None = None,
-    ):
-        if flow is None:
-            raise StyleLabError("video.flow must name a flow method: video/flow=dis, deepflow or raft")
-        js = [int(j) for j in long_term]
-        if not js or any(j < 1 for j in js) or sorted(set(js)) != js:
-            raise StyleLabError(f"video.long_term must be frame distances >= 1 in increasing order, not {list(js)}")
-        if fps is not None and not (math.isfinite(fps) and fps > 0):
-            raise StyleLabError(f"video.fps must be a number > 0, not {fps}")
-        if later_steps is not None and later_steps < 0:
-            raise StyleLabError(f"video.later_steps must be >= 0, not {later_steps}")
-        if passes < 1:
-            raise StyleLabError(f"video.passes must be >= 1, not {passes}")
-        if not 0 <= blend <= 1:
-            raise StyleLabError(f"video.blend must be between 0 and 1, not {blend}")
-        self.flow, self.long_term, self.later_steps, self.fps = flow, js, later_steps, fps
-        self.passes, self.blend = int(passes), float(blend)
-
-
-def frame_levels(levels: list[Level], later_steps: int | None, i: int) -> list[Level]:
-    """Frame i's levels: the run's for the first frame; for the others later_steps in all (null: the same), each
-    level's share as in the run's schedule. A frame started from its warped predecessor is most of the way there
-    (Ruder et al.'s code gives the first frame 2000 iterations and the others 1000)."""
-    total = levels[-1].last
-    if i == 0 or later_steps is None or later_steps == total:
-        return list(levels)
-    out, first = [], 0
-    for k, level in enumerate(levels):
-        n = (
-            later_steps - first
-            if k == len(levels) - 1
-            else round((level.last - level.first) * later_steps / max(total, 1))
-        )
-        out.append(Level(level.size, first, first + n))
-        first += n
-    return out
 
 
 @dataclass
@@ -149,23 +90,6 @@ class _Shifted(Observer):
 
 def _temporal_terms(parts: Parts) -> list[str]:
     return [name for name, target in parts.objective.targets.items() if target == "previous"]
-
-
-def temporal_scale(objective, features: dict[str, torch.Tensor], photo: torch.Tensor) -> float:
-    """What loss.temporal_weight = 1 weighs in the total: the objective's size over the temporal term's.
-
-    The objective's size is sum_t weight_t * term_t(0) over the terms that compare with the content or the style,
-    each scored for all-zero responses as large as `features` (the photo's); with the balance rule that is
-    alpha content(0) + beta style(0) = 4 alpha content(0). The temporal term's size is mean(photo^2), its value for a
-    frame as far from its warped predecessor as black is from the photo (1, 3, h, w). So the weight means the
-    same whatever the network and its balance, whose losses differ by orders of magnitude (docs/video.md)."""
-    zero = objective.at_zero(features, photo)
-    size = sum(
-        objective.weights[name] * sum(term.layers[layer] * value for layer, value in zero[name].items())
-        for name, term in objective.terms.items()
-        if objective.targets[name] in ("content", "style") and objective.weights[name]
-    )
-    return size / float(photo.pow(2).mean()) if size > 0 else 1.0
 
 
 def _fingerprint(parts: Parts, clip: clips.Clip) -> dict:
@@ -223,18 +147,6 @@ def run_clip(
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def tasks(frames: int, passes: int) -> list[tuple[int, int]]:
-    """(pass, frame) in the order they run: the first pass forward, then backward, forward, ... (Ruder et al.'s
-    multi-pass algorithm)."""
-    order = [range(frames) if p % 2 == 0 else range(frames - 1, -1, -1) for p in range(passes)]
-    return [(p, i) for p in range(passes) for i in order[p]]
-
-
-def _written(folder: Path, passes: int, p: int, i: int) -> Path:
-    """Where pass p writes frame i: the last pass into frames/, the others into passes/<p + 1>/."""
-    return (folder / FRAMES if p == passes - 1 else folder / "passes" / str(p + 1)) / f"{i + 1:05d}.png"
-
-
 def _start(image: torch.Tensor) -> Callable:
     """An init that starts from `image` (1, 3, h, w), resized to the level's content."""
     return lambda content, style, *, seed: images.resize_to(image[0], tuple(content.shape[-2:]))[None].to(
@@ -242,114 +154,157 @@ def _start(image: torch.Tensor) -> Callable:
     )
 
 
-def _run_clip(parts, folder, flows_folder, resume, stop, observers, notes) -> ClipResult:
-    video: Video = parts.video
+@dataclass
+class _ClipRun:
+    """What a clip's run has read and decided before its first frame."""
+
+    parts: Parts
+    folder: Path
+    clip: clips.Clip
+    network_weights: Any  # loaded once, for every frame
+    state: dict  # clip.json: the fingerprint, the first frame's balance, the temporal term's scale
+    cache: flows.FlowCache
+    photos: "_Photos"
+    todo: list[tuple[int, int]]  # (pass, frame) in the order they run
+    ladders: list[list[Level]]  # each task's levels
+    offsets: list[int]  # each task's step 0 on the clip's axis (and one past the last)
+    done: int  # the tasks already written (a resumed run)
+    gamma: dict[str, float]  # the temporal terms' weights as given (loss.temporal_weight)
+
+    def written(self, p: int, i: int) -> Path:
+        return plan.written(self.folder, self.parts.video.passes, p, i)
+
+
+def _open(parts: Parts, folder: Path, flows_folder: Path, resume: bool) -> _ClipRun:
+    """The clip read, its memory checked, the network's weights loaded, and where a resumed run goes on."""
+    video: plan.Video = parts.video
     clip = clips.open_clip(parts.inputs.content, folder, fps=video.fps)
     levels.fetch(parts.inputs, parts.model, {"content": None}, progress=parts.watch.progress)
     # before anything heavy, as for an image: a frame's run that cannot fit is refused (every frame is as large)
     first = levels.read_pictures(parts.inputs, parts.colour, {"content": clip.frame(0)})
     memory.for_run(parts, first, backend.resolve_device(parts.device))
-    network_weights = parts.model.load(seed=parts.seed, progress=parts.watch.progress)  # once, for every frame
+    network_weights = parts.model.load(seed=parts.seed, progress=parts.watch.progress)
     state = _state(folder, parts, clip, resume)
     balancing.restore(parts.objective, state["balanced"])
-    temporal = _temporal_terms(parts)
-    gamma = {name: parts.objective.weights[name] for name in temporal}  # loss.temporal_weight, as given
-    warped_start = getattr(parts.init, "func", parts.init) is inits.warped
-    cache = flows.FlowCache(flows_folder, video.flow)
-    todo = tasks(len(clip), video.passes)
+    todo = plan.tasks(len(clip), video.passes)
     done = 0  # the tasks whose frame is written: a resumed run goes on with the next, which starts over
-    while resume and done < len(todo) and _written(folder, video.passes, *todo[done]).is_file():
+    while resume and done < len(todo) and plan.written(folder, video.passes, *todo[done]).is_file():
         done += 1
     if done:
-        log.info(f"resuming the clip in {folder} at pass {todo[min(done, len(todo) - 1)][0] + 1}, task {done + 1}")
-    ladders = [frame_levels(parts.levels, video.later_steps, 0 if task == (0, 0) else 1) for task in todo]
+        log.info(f"resuming the clip in {folder} at task {done + 1} of {len(todo)}")
+    ladders = [plan.frame_levels(parts.levels, video.later_steps, 0 if task == (0, 0) else 1) for task in todo]
     # a task's step 0 on the clip's axis: one past the last step of the task before, so no two share a step
     offsets = [sum(ladder[-1].last + 1 for ladder in ladders[:k]) for k in range(len(todo) + 1)]
+    photos = _Photos(clip, parts.levels[-1].size, max(video.long_term))
+    gamma = {name: parts.objective.weights[name] for name in _temporal_terms(parts)}
+    cache = flows.FlowCache(flows_folder, video.flow)
+    return _ClipRun(parts, folder, clip, network_weights, state, cache, photos, todo, ladders, offsets, done, gamma)
+
+
+def _task_parts(run: _ClipRun, k: int) -> Parts:
+    """Task k's parts: its levels, the temporal terms' targets and weights, and its start."""
+    parts, video, (p, i), photos = run.parts, run.parts.video, run.todo[k], run.photos
+    # the frames this one is held to, as written (an uninterrupted run reads them back as a resumed one does)
+    if p == 0:
+        near = [(i - j, j) for j in video.long_term if i - j >= 0]
+    else:
+        n = i - 1 if p % 2 == 0 else i + 1  # the neighbour this pass has just made
+        near = [(n, 1)] if 0 <= n < len(run.clip) else []
+    pictures = [parts.colour.seen(images.load_image(run.written(p, m))[None]) for m, _ in near]  # (1, 3, h, w)
+    warped = [warp(x, run.cache.flow(i, m, photos(i), photos(m))) for x, (m, _) in zip(pictures, near)]
+    weights = long_term([run.cache.weights(i, m, photos(i), photos(m)) for m, _ in near])  # (1, h, w) each
+    for name, gamma in run.gamma.items():
+        parts.objective.terms[name].set_previous(warped, [c[None] for c in weights])
+        # the first frame has no earlier one: its temporal term is 0 whatever its weight
+        parts.objective.weights[name] = gamma * (run.state["temporal_scale"] or 1.0)
+    frame_parts = replace(parts, levels=run.ladders[k])
+    if p > 0:  # Ruder et al.'s blend: delta c of the warped neighbour, the rest this frame's last pass
+        own = parts.colour.seen(images.load_image(run.written(p - 1, i))[None])
+        mix = video.blend * weights[0][None] if near else torch.zeros_like(own[:, :1])  # (1, 1, h, w)
+        return replace(frame_parts, init=_start(mix * (warped[0] if near else own) + (1 - mix) * own))
+    if getattr(parts.init, "func", parts.init) is inits.warped and near and near[0][1] == 1:
+        start = warped[0]
+        if parts.init.keywords.get("disoccluded", "first") == "first":  # not where the flow is untrustworthy
+            c = weights[0][None]  # (1, 1, h, w): frame i - 1 is the nearest, so its long-term weights are c
+            start = c * start + (1 - c) * parts.init(parts.colour.seen(photos(i)[None]), None, seed=parts.seed)
+        return replace(frame_parts, init=_start(start))
+    return frame_parts
+
+
+def _record(run: _ClipRun, k: int, frame: loop.RunResult, seconds: float, result: ClipResult, tb) -> None:
+    """Task k is done: its frame written, the clip's state saved (after the first frame, with the weights the
+    first frame's balance chose, which hold for the whole clip as the paper's fixed ones)."""
+    parts, (p, i) = run.parts, run.todo[k]
+    if k == 0:
+        run.state["balanced"] = dict(frame.state.balanced) if frame.state else {}
+        seen = parts.colour.seen(run.photos(0)[None])  # (1, 3, h, w)
+        with torch.no_grad():
+            network = parts.model.extractor(parts.objective.layers, run.network_weights, seen.device)
+            run.state["temporal_scale"] = plan.temporal_scale(parts.objective, network(seen), seen)
+    images.save_image(frame.image, run.written(p, i))
+    _save_state(run.folder, run.state)
+    result.per_frame.append(seconds)
+    result.steps_done += frame.steps_done
+    result.seconds += frame.seconds
+    result.final, result.device = frame.final, frame.device
+    result.losses.append(frame.final.scalars() if frame.final is not None else {})
+    result.curves.append(frame.curves)
+    if p == parts.video.passes - 1:
+        _log_frame(tb, i, frame)
+
+
+def _run_clip(parts, folder, flows_folder, resume, stop, observers, notes) -> ClipResult:
+    run = _open(parts, folder, flows_folder, resume)
     # purge_step: TensorBoard drops what a stopped run logged of the frame it was in, which starts over
+    watch, offsets, done = parts.watch, run.offsets, run.done
     tb = TensorBoard(
         folder,
         steps=offsets[-1] - 1,
-        every=parts.watch.log_every,
-        image_every=parts.watch.image_every,
-        purge_step=offsets[done] if done else None,
+        every=watch.log_every,
+        image_every=watch.image_every,
+        purge_step=offsets[done] or None,
     )
     if notes and not done:
         tb.notes(0, notes)
-    photos = _Photos(clip, parts.levels[-1].size, max(video.long_term))
     result = ClipResult([], None, 0, 0.0, [], None)
     try:
-        for k in range(done, len(todo)):
-            p, i = todo[k]
-            # the frames this one is held to, as written (an uninterrupted run reads them back as a resumed one)
-            if p == 0:
-                near = [(i - j, j) for j in video.long_term if i - j >= 0]
-            else:
-                n = i - 1 if p % 2 == 0 else i + 1  # the neighbour this pass has just made
-                near = [(n, 1)] if 0 <= n < len(clip) else []
-            pictures = [
-                parts.colour.seen(images.load_image(_written(folder, video.passes, p, m))[None]) for m, _ in near
-            ]
-            warped = [warp(x, cache.flow(i, m, photos(i), photos(m))) for x, (m, _) in zip(pictures, near)]
-            weights = long_term([cache.weights(i, m, photos(i), photos(m)) for m, _ in near])
-            for name in temporal:
-                parts.objective.terms[name].set_previous(warped, [c[None] for c in weights])
-                # the first frame has no earlier one: its temporal term is 0 whatever its weight
-                parts.objective.weights[name] = gamma[name] * (state["temporal_scale"] or 1.0)
-            frame_parts = replace(parts, levels=ladders[k])
-            if p > 0:  # Ruder et al.'s blend: delta c of the warped neighbour, the rest this frame's last pass
-                own = parts.colour.seen(images.load_image(_written(folder, video.passes, p - 1, i))[None])
-                mix = video.blend * weights[0][None] if near else torch.zeros_like(own[:, :1])  # (1, 1, h, w)
-                frame_parts = replace(frame_parts, init=_start(mix * (warped[0] if near else own) + (1 - mix) * own))
-            elif warped_start and near and near[0][1] == 1:
-                start = warped[0]
-                if parts.init.keywords.get("disoccluded", "first") == "first":  # not where the flow is untrustworthy
-                    c = cache.weights(i, i - 1, photos(i), photos(i - 1))[None]  # (1, 1, h, w)
-                    first = parts.init(parts.colour.seen(photos(i)[None]), None, seed=parts.seed)
-                    start = c * start + (1 - c) * first
-                frame_parts = replace(frame_parts, init=_start(start))
+        for k in range(done, len(run.todo)):
+            p, i = run.todo[k]
+            frame_parts = _task_parts(run, k)
             reason = stop() if stop is not None else None
             if reason:
                 result.interrupted, result.stopped = True, f"{reason} before frame {i + 1} (pass {p + 1})"
                 break
             begin = time.perf_counter()
+            observing = [_Shifted(tb, offsets[k]), *observers]
             frame = loop.run(
                 frame_parts,
-                None,
-                pictures={"content": clip.frame(i)},
+                pictures={"content": run.clip.frame(i)},
                 stop=stop,
-                observers=[_Shifted(tb, offsets[k]), *observers],
-                weights=network_weights,
+                observers=observing,
+                weights=run.network_weights,
             )
             if frame.interrupted:
                 result.interrupted, result.stopped = True, f"{frame.stopped} of frame {i + 1} (pass {p + 1})"
                 break
-            if k == 0:  # the weights the first frame's balance chose hold for the whole clip, as the paper's fixed ones
-                state["balanced"] = dict(frame.state.balanced) if frame.state else {}
-                seen = parts.colour.seen(photos(0)[None])  # (1, 3, h, w)
-                with torch.no_grad():
-                    network = parts.model.extractor(parts.objective.layers, network_weights, seen.device)
-                    state["temporal_scale"] = temporal_scale(parts.objective, network(seen), seen)
-            images.save_image(frame.image, _written(folder, video.passes, p, i))
-            _save_state(folder, state)
-            result.per_frame.append(time.perf_counter() - begin)
-            result.steps_done += frame.steps_done
-            result.seconds += frame.seconds
-            result.final, result.device = frame.final, frame.device
-            result.losses.append(frame.final.scalars() if frame.final is not None else {})
-            result.curves.append(frame.curves)
-            if p == video.passes - 1:
-                _log_frame(tb, i, frame)
-        out = folder / FRAMES
-        result.frames = [out / f"{i + 1:05d}.png" for i in range(len(clip)) if (out / f"{i + 1:05d}.png").is_file()]
-        if len(result.frames) == len(clip):
-            _temporal_errors(tb, result, cache, photos)
-            result.video_path = clips.write_video(result.frames, folder / VIDEO, clip.fps)
-            if result.final is not None:
-                metrics = {"summary/temporal_error": result.temporal_error}
-                tb.hparams(parts.settings, result.final, offsets[-1] - 1, metrics)
+            _record(run, k, frame, time.perf_counter() - begin, result, tb)
+        _close(run, result, tb)
     finally:
         tb.close()
     return result
+
+
+def _close(run: _ClipRun, result: ClipResult, tb: TensorBoard) -> None:
+    """Once every frame is written: their temporal errors, video.mp4 and the HParams record."""
+    out, n = run.folder / FRAMES, len(run.clip)
+    result.frames = [out / f"{i + 1:05d}.png" for i in range(n) if (out / f"{i + 1:05d}.png").is_file()]
+    if len(result.frames) < n:
+        return
+    _temporal_errors(tb, result, run.cache, run.photos)
+    result.video_path = clips.write_video(result.frames, run.folder / VIDEO, run.clip.fps)
+    if result.final is not None:
+        metrics = {"summary/temporal_error": result.temporal_error}
+        tb.hparams(run.parts.settings, result.final, run.offsets[-1] - 1, metrics)
 
 
 class _Photos:

@@ -18,6 +18,7 @@ from stylelab import api, build, memory
 from stylelab.errors import StyleLabError
 from stylelab.io import images
 from stylelab.video import flow as flows
+from stylelab.video import plan
 from stylelab.video import run as clip
 from stylelab.video.synthetic import noise_photo, pan_and_zoom
 from stylelab.video.warp import reliable
@@ -130,10 +131,10 @@ def test_an_image_run_has_no_temporal_term_and_no_clip_settings(content_png):
 def test_a_clip_given_init_keeps_it_and_later_steps_shorten_the_later_frames(frames):
     parts = built(f"content={frames}", "init=content", "steps=10", "video.later_steps=4")
     assert parts.init.func.__name__ == "from_content"
-    assert [lv.last for lv in clip.frame_levels(parts.levels, 4, 0)] == [10]
-    assert [lv.last for lv in clip.frame_levels(parts.levels, 4, 1)] == [4]
+    assert [lv.last for lv in plan.frame_levels(parts.levels, 4, 0)] == [10]
+    assert [lv.last for lv in plan.frame_levels(parts.levels, 4, 1)] == [4]
     coarse = built(f"content={frames}", "schedule.sizes=[32,48]", "schedule.steps=[6,4]").levels
-    assert [(lv.first, lv.last) for lv in clip.frame_levels(coarse, 5, 2)] == [(0, 3), (3, 5)]
+    assert [(lv.first, lv.last) for lv in plan.frame_levels(coarse, 5, 2)] == [(0, 3), (3, 5)]
 
 
 @pytest.mark.parametrize(
@@ -173,7 +174,7 @@ def test_the_temporal_weight_is_relative_to_the_objectives_size(tmp_path, frames
         style0 += gram.layers[name] * float((f @ f.T).pow(2).sum()) / (4 * f.shape[0] ** 2 * f.shape[1] ** 2)
     last = images.resize_longest(images.load_image(frames / "frame3.png"), 48)[None]  # (1, 3, 36, 48)
     size = objective.weights["content"] * content0 + objective.weights["style"] * style0
-    scale = clip.temporal_scale(objective, network(last), last)
+    scale = plan.temporal_scale(objective, network(last), last)
     assert scale == pytest.approx(size / float(last.double().pow(2).mean()), rel=1e-4)
     first = json.loads((tmp_path / "run" / "clip.json").read_text())["temporal_scale"]  # measured on frame 1
     assert objective.weights["temporal"] == pytest.approx(0.5 * first) and first != pytest.approx(scale)
@@ -230,7 +231,7 @@ def test_a_clip_stopped_by_a_signal_resumes_from_the_command_line_to_the_same_by
 
 
 def test_the_multi_pass_algorithm_runs_backward_then_forward_and_resumes_to_the_same_bytes(tmp_path, frames, style):
-    assert clip.tasks(3, 3) == [(0, 0), (0, 1), (0, 2), (1, 2), (1, 1), (1, 0), (2, 0), (2, 1), (2, 2)]
+    assert plan.tasks(3, 3) == [(0, 0), (0, 1), (0, 2), (1, 2), (1, 1), (1, 0), (2, 0), (2, 1), (2, 2)]
     overrides = [f"content={frames}", f"style={style}", "steps=3", "video.passes=2", "video.later_steps=2", *SMALL]
     one = clip.run_clip(built(*overrides[: -len(SMALL)], *SMALL, "video.passes=1"), tmp_path / "one")
     whole = clip.run_clip(built(*overrides), tmp_path / "whole")
