@@ -277,8 +277,10 @@ def test_where_the_flow_cannot_be_trusted_a_frame_starts_as_the_first_did_unless
     assert (starts["warped"][:, ~c] - photo[:, ~c]).abs().max() > 0.1
 
 
-def test_a_clip_whose_frames_cannot_fit_in_memory_is_refused_before_the_network_loads(tmp_path, frames, monkeypatch):
-    parts = built(f"content={frames}", *SMALL)
+def test_a_clip_whose_frames_cannot_fit_in_memory_is_refused_before_the_network_loads(
+    tmp_path, frames, style, monkeypatch
+):
+    parts = built(f"content={frames}", f"style={style}", *SMALL)
     monkeypatch.setattr(memory, "available", lambda device: 10**6)  # 1 MB free
     monkeypatch.setattr(type(parts.model), "load", lambda *a, **k: pytest.fail("the weights were loaded"))
     with pytest.raises(StyleLabError, match=r"this run needs about .* and the cpu has 0.0 GB available"):
