@@ -32,10 +32,10 @@ def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as exc:
-        _remove_quietly(tmp)
+        remove_quietly(tmp)
         raise StyleLabError(f"cannot write '{path}': {read_reason(exc, writing=True)}") from None
     except BaseException:
-        _remove_quietly(tmp)
+        remove_quietly(tmp)
         raise
 
 
@@ -47,7 +47,8 @@ def _exclusive_file(path: Path) -> Iterator[BinaryIO]:
         yield f
 
 
-def _remove_quietly(path: Path) -> None:
+def remove_quietly(path: Path) -> None:
+    """Unlink `path`, if it is there and can be: for cleaning up after a failure, never a failure itself."""
     with contextlib.suppress(OSError):
         path.unlink()
 
@@ -74,9 +75,7 @@ def check_folder(folder: str | os.PathLike, needed: int = 0, what: str = "run fo
     """That `folder` can be made and written into, with `needed` bytes free on its disk; a StyleLabError that
     names the folder and the reason otherwise. Tried with a probe folder next to it, removed at once."""
     folder = Path(folder).absolute()
-    ancestor = folder
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
+    ancestor = existing_ancestor(folder)
     if not ancestor.is_dir():
         where = "it is" if ancestor == folder else f"'{ancestor}' is"
         raise StyleLabError(f"cannot make the {what} '{folder}': {where} a file, not a folder")
@@ -91,6 +90,14 @@ def check_folder(folder: str | os.PathLike, needed: int = 0, what: str = "run fo
             f"cannot run in '{folder}': its disk has {_mb(free)} free, and the run writes about "
             f"{_mb(needed)} (final.png, TensorBoard, checkpoint.pt)"
         )
+
+
+def existing_ancestor(folder: str | os.PathLike) -> Path:
+    """`folder` if it exists, else its nearest parent that does: where a folder to be made will live."""
+    ancestor = Path(folder).absolute()
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    return ancestor
 
 
 def _mb(n: float) -> str:

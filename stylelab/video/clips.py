@@ -21,7 +21,7 @@ from PIL import ExifTags, Image
 
 from stylelab.choices import VIDEO_SUFFIXES
 from stylelab.errors import StyleLabError
-from stylelab.io.atomic import check_folder, read_reason, write_atomic
+from stylelab.io.atomic import check_folder, existing_ancestor, read_reason, remove_quietly, write_atomic
 from stylelab.io.images import load_image
 
 try:
@@ -187,7 +187,7 @@ def _decode(path: Path, source: str, input_dir: Path) -> tuple[list[Path], float
         write_atomic(input_dir / MARKER, lambda f: f.write(json.dumps(marker, indent=1).encode("utf-8")))
     except BaseException as exc:
         for frame_path in written:
-            _remove_quietly(frame_path)
+            remove_quietly(frame_path)
         with contextlib.suppress(OSError):
             input_dir.rmdir()  # only if empty: files the user put there stay
         if isinstance(exc, _AV_ERRORS):
@@ -198,16 +198,11 @@ def _decode(path: Path, source: str, input_dir: Path) -> tuple[list[Path], float
 
 def _clear(input_dir: Path) -> None:
     """Remove what an unfinished or outdated decode left: its marker first, then its frames and temp files."""
-    _remove_quietly(input_dir / MARKER)
+    remove_quietly(input_dir / MARKER)
     if input_dir.is_dir():
         for p in input_dir.iterdir():
             if re.fullmatch(r"[0-9]+\.png|\..*\.tmp", p.name):
-                _remove_quietly(p)
-
-
-def _remove_quietly(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        path.unlink()
+                remove_quietly(p)
 
 
 def _quarter_turns(frame) -> int:
@@ -251,19 +246,12 @@ def _check_room(source: str, folder: Path, frames: int, size: tuple[int, int], c
     check_folder(folder, 0, "run folder")
     height, width = size
     needed = frames * height * width * 3 * copies
-    free = shutil.disk_usage(_existing_ancestor(folder)).free
+    free = shutil.disk_usage(existing_ancestor(folder)).free
     if free < needed:
         raise StyleLabError(
             f"the clip '{source}' has {frames} frames of {width}x{height}; writing them needs about {_mb(needed)} "
             f"and the disk of '{folder}' has {_mb(free)} free"
         )
-
-
-def _existing_ancestor(folder: Path) -> Path:
-    folder = folder.absolute()
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    return folder
 
 
 def _mb(n: float) -> str:
@@ -304,7 +292,7 @@ def write_video(paths: list[Path], path: Path, fps: float) -> Path:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException as exc:
-        _remove_quietly(tmp)
+        remove_quietly(tmp)
         if isinstance(exc, _AV_ERRORS):
             raise StyleLabError(f"cannot write '{path}': {_av_reason(exc, writing=True)}") from None
         raise
